@@ -1,0 +1,60 @@
+import express, { type Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CertificateAuthority } from './domain/certificate-authority';
+import { CaError } from './domain/errors';
+import { problemHandler } from './http/problem';
+import { caRouter } from './http/routes/ca';
+import { healthRouter, type ReadinessProbe } from './http/routes/health';
+import { keysRouter } from './http/routes/keys';
+import { signRouter } from './http/routes/sign';
+import type { KeyService } from './services/key-service';
+import type { SigningService } from './services/signing-service';
+
+export interface AppDeps {
+  readonly ca: CertificateAuthority;
+  readonly keys: KeyService;
+  readonly signing: SigningService;
+  readonly readiness: ReadinessProbe;
+  readonly logger: Logger;
+  readonly trustProxy?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP application (no listen: tests drive it with supertest). */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy ?? false);
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const started = process.hrtime.bigint();
+    const log = deps.logger.child({ requestId: id });
+    (req as unknown as { log: Logger }).log = log;
+    res.on('finish', () => {
+      log.info(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ip: req.ip },
+        'request',
+      );
+    });
+    next();
+  });
+
+  app.use(healthRouter(deps.readiness));
+  app.use(caRouter(deps.ca));
+  const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
+  app.use(['/private-certificates', '/api/edge/private-certificates'], sign);
+  app.use('/keys', keysRouter(deps.keys));
+
+  app.use((req, _res) => {
+    throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);
+  });
+  app.use(problemHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,42 @@
+import 'reflect-metadata';
+import { ConfigError } from '../config';
+import { CaError } from '../domain/errors';
+import { serve } from '../main';
+import { keysCommand } from './keys-command';
+
+const HELP = `mtls-ca — a certificate authority for mutual TLS
+
+usage:
+  mtls-ca serve                 run the CA service (configured by environment variables; see README)
+  mtls-ca keys ...              manage API keys (mtls-ca keys --help)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve();
+      return -1; // keeps running
+    case 'keys':
+      return keysCommand(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const message = err instanceof ConfigError || err instanceof CaError ? err.message : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`mtls-ca: ${message}\n`);
+    process.exit(1);
+  },
+);

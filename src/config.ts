@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/** Environment variables, parsed once at start. A bad value stops the start naming the variable. */
+const booleanish = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
+
+export const configSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    MTLS_CA_DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')
+      .optional(),
+    DATABASE_POOL_SIZE: positiveInt(10),
+    MTLS_CA_BOOTSTRAP_APP_KEY: z.string().regex(/^[A-Za-z0-9._-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 . _ -').optional(),
+    MTLS_CA_BOOTSTRAP_APP_TOKEN: z.string().min(32, 'must be at least 32 characters (128 bits or more)').max(256).optional(),
+    API_TOKEN_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
+    CA_CERT_FILE: z.string().min(1).optional(),
+    CA_KEY_FILE: z.string().min(1).optional(),
+    CA_CHAIN_FILE: z.string().min(1).optional(),
+    CA_KEY_PASSPHRASE: z.string().min(1).optional(),
+    CA_SUBJECT: z.string().min(3).default('CN=mtls-ca Root CA,O=mtls-ca'),
+    CA_VALIDITY_DAYS: positiveInt(3650),
+    CA_KEY_ALGORITHM: z.enum(['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096']).default('ECDSA-P256'),
+    CERT_VALIDITY_DAYS: positiveInt(365),
+    CERT_MAX_VALIDITY_DAYS: positiveInt(825),
+    CERT_BACKDATE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    TRUST_PROXY: booleanish.default(false),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.MTLS_CA_BOOTSTRAP_APP_KEY) !== Boolean(env.MTLS_CA_BOOTSTRAP_APP_TOKEN)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.MTLS_CA_BOOTSTRAP_APP_KEY ? 'MTLS_CA_BOOTSTRAP_APP_TOKEN' : 'MTLS_CA_BOOTSTRAP_APP_KEY'],
+        message: 'MTLS_CA_BOOTSTRAP_APP_KEY and MTLS_CA_BOOTSTRAP_APP_TOKEN must be set together',
+      });
+    }
+    if (Boolean(env.CA_CERT_FILE) !== Boolean(env.CA_KEY_FILE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.CA_CERT_FILE ? 'CA_KEY_FILE' : 'CA_CERT_FILE'],
+        message: 'CA_CERT_FILE and CA_KEY_FILE must be set together',
+      });
+    }
+    if (env.CA_CHAIN_FILE && !env.CA_CERT_FILE) {
+      ctx.addIssue({ code: 'custom', path: ['CA_CHAIN_FILE'], message: 'CA_CHAIN_FILE needs CA_CERT_FILE and CA_KEY_FILE' });
+    }
+    if (env.CERT_VALIDITY_DAYS > env.CERT_MAX_VALIDITY_DAYS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CERT_VALIDITY_DAYS'],
+        message: `must not exceed CERT_MAX_VALIDITY_DAYS (${env.CERT_MAX_VALIDITY_DAYS})`,
+      });
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+export interface Config extends Omit<RawConfig, 'PUBLIC_BASE_URL'> {
+  /** Base URL the certificates point at (CRL distribution point, AIA); no trailing slash. */
+  readonly PUBLIC_BASE_URL: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const raw = parsed.data;
+  const host = raw.HOST === '0.0.0.0' || raw.HOST === '::' ? 'localhost' : raw.HOST;
+  const base = (raw.PUBLIC_BASE_URL ?? `http://${host}:${raw.PORT}`).replace(/\/+$/, '');
+  return Object.freeze({ ...raw, PUBLIC_BASE_URL: base });
+}

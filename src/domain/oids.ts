@@ -1,0 +1,47 @@
+/** Object identifiers used by the CSR policy, the issuance profile and the CRL. */
+export const OID = {
+  // subject attributes
+  commonName: '2.5.4.3',
+  organizationalUnit: '2.5.4.11',
+  organization: '2.5.4.10',
+  locality: '2.5.4.7',
+  stateOrProvince: '2.5.4.8',
+  country: '2.5.4.6',
+  // public keys and curves
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  ecPublicKey: '1.2.840.10045.2.1',
+  p256: '1.2.840.10045.3.1.7',
+  p384: '1.3.132.0.34',
+  p521: '1.3.132.0.35',
+  // signature algorithms
+  md2WithRSA: '1.2.840.113549.1.1.2',
+  md4WithRSA: '1.2.840.113549.1.1.3',
+  md5WithRSA: '1.2.840.113549.1.1.4',
+  sha1WithRSA: '1.2.840.113549.1.1.5',
+  rsassaPss: '1.2.840.113549.1.1.10',
+  sha256WithRSA: '1.2.840.113549.1.1.11',
+  sha384WithRSA: '1.2.840.113549.1.1.12',
+  sha512WithRSA: '1.2.840.113549.1.1.13',
+  sha224WithRSA: '1.2.840.113549.1.1.14',
+  ecdsaWithSHA1: '1.2.840.10045.4.1',
+  ecdsaWithSHA224: '1.2.840.10045.4.3.1',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+  dsaWithSHA1: '1.2.840.10040.4.3',
+  // extensions
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  basicConstraints: '2.5.29.19',
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  crlDistributionPoints: '2.5.29.31',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  // EKU and access methods
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  caIssuers: '1.3.6.1.5.5.7.48.2',
+  ocsp: '1.3.6.1.5.5.7.48.1',
+} as const;

@@ -1,0 +1,36 @@
+import { CaError } from './errors';
+
+export interface PemBlock {
+  label: string;
+  der: Buffer;
+}
+
+const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n?([A-Za-z0-9+/=\s]*?)-----END \1-----/g;
+
+/** All PEM blocks in a text, in order. Text outside blocks is ignored. */
+export function decodePem(text: string): PemBlock[] {
+  const blocks: PemBlock[] = [];
+  for (const m of text.matchAll(BLOCK)) {
+    const b64 = m[2].replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
+      throw new CaError('malformed-csr', `the PEM ${m[1]} block is not valid base64`);
+    }
+    blocks.push({ label: m[1], der: Buffer.from(b64, 'base64') });
+  }
+  return blocks;
+}
+
+/** Exactly one PEM block, or a 400 that says what is wrong. */
+export function decodeSinglePem(text: string): PemBlock {
+  const blocks = decodePem(text);
+  if (blocks.length === 0) throw new CaError('malformed-csr', 'the PEM text has no complete BEGIN/END block');
+  if (blocks.length > 1) throw new CaError('malformed-csr', 'send exactly one PEM block');
+  if (blocks[0].der.length === 0) throw new CaError('malformed-csr', 'the PEM block is empty');
+  return blocks[0];
+}
+
+export function encodePem(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64');
+  const lines = b64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}

@@ -1,0 +1,44 @@
+/** What an API key may do. `admin` is the platform operator: manage keys, act on any account. */
+export const PERMISSIONS = ['certificates:sign', 'certificates:read', 'certificates:revoke', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** Named roles that group permissions; expanded when a key is created. */
+export const ROLES: Record<string, readonly Permission[]> = {
+  'role:tenant': ['certificates:sign', 'certificates:read', 'certificates:revoke'],
+  'role:signer': ['certificates:sign', 'certificates:read'],
+  'role:auditor': ['certificates:read'],
+  'role:admin': ['admin', 'certificates:sign', 'certificates:read', 'certificates:revoke'],
+};
+
+export const PERMISSION_OR_ROLE = [...PERMISSIONS, ...Object.keys(ROLES)] as [string, ...string[]];
+
+export function expandPermissions(names: readonly string[]): Permission[] {
+  const out = new Set<Permission>();
+  for (const name of names) {
+    const role = ROLES[name];
+    if (role) role.forEach((p) => out.add(p));
+    else if ((PERMISSIONS as readonly string[]).includes(name)) out.add(name as Permission);
+  }
+  return PERMISSIONS.filter((p) => out.has(p));
+}
+
+/** Who is calling: the authenticated API key. */
+export interface Principal {
+  readonly appKey: string;
+  readonly account: string;
+  readonly permissions: ReadonlySet<Permission>;
+}
+
+export function isAdmin(p: Principal): boolean {
+  return p.permissions.has('admin');
+}
+
+/** Admins hold every permission; others only what they were given. */
+export function hasPermission(p: Principal, permission: Permission): boolean {
+  return p.permissions.has('admin') || p.permissions.has(permission);
+}
+
+/** A tenant acts within its own account; an admin anywhere. */
+export function mayActOnAccount(p: Principal, account: string): boolean {
+  return isAdmin(p) || p.account === account;
+}

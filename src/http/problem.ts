@@ -1,0 +1,85 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { CaError, errorKinds, type ErrorKind } from '../domain/errors';
+
+export const PROBLEM_TYPE_BASE = 'urn:mtls-ca:problem:';
+
+const TITLES: Record<ErrorKind, string> = {
+  'invalid-request': 'Invalid request',
+  'malformed-csr': 'Malformed certificate request',
+  'not-a-csr': 'Not a certificate request',
+  'csr-signature-invalid': 'Certificate request signature invalid',
+  'weak-csr-signature': 'Certificate request signature algorithm not accepted',
+  'subject-not-allowed': 'Subject not allowed',
+  'key-not-allowed': 'Public key not allowed',
+  'invalid-serial-number': 'Invalid serial number',
+  'invalid-revocation-reason': 'Invalid revocation reason',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  'account-mismatch': 'Account mismatch',
+  'not-found': 'Not found',
+  'method-not-allowed': 'Method not allowed',
+  'not-acceptable': 'Not acceptable',
+  conflict: 'Conflict',
+  'payload-too-large': 'Payload too large',
+  'unsupported-media-type': 'Unsupported media type',
+  'too-many-requests': 'Too many requests',
+  internal: 'Internal server error',
+  'ledger-unavailable': 'Ledger unavailable',
+  'not-ready': 'Service not ready',
+};
+
+export function sendProblem(res: Response, error: CaError, instance?: string): void {
+  const status = errorKinds[error.kind];
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(
+      JSON.stringify({
+        type: `${PROBLEM_TYPE_BASE}${error.kind}`,
+        title: TITLES[error.kind],
+        status,
+        detail: error.detail,
+        ...(instance ? { instance } : {}),
+        ...error.extensions,
+      }),
+    );
+}
+
+/** Errors thrown by body parsers (http-errors from express/body-parser). */
+function fromParserError(err: { type?: string; status?: number; statusCode?: number }): CaError | null {
+  switch (err.type) {
+    case 'entity.too.large':
+      return new CaError('payload-too-large', 'the request body is larger than this endpoint accepts');
+    case 'entity.parse.failed':
+      return new CaError('invalid-request', 'the request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new CaError('unsupported-media-type', 'the request body has an unsupported charset or content encoding');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return new CaError('invalid-request', 'the request body could not be read');
+    default: {
+      const status = err.status ?? err.statusCode;
+      if (status && status >= 400 && status < 500) return new CaError('invalid-request', 'the request could not be read');
+      return null;
+    }
+  }
+}
+
+/** The one place errors become RFC 9457 problem+json. A 500 never carries internal detail. */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = err instanceof CaError ? err : fromParserError(err) ?? new CaError('internal', 'an internal error occurred');
+    const log = (req as { log?: Logger }).log ?? logger;
+    if (error.status >= 500) {
+      log.error({ err: err instanceof CaError ? (err.cause ?? err) : err, kind: error.kind }, 'request failed');
+    } else {
+      log.info({ kind: error.kind, detail: error.detail }, 'request rejected');
+    }
+    if (res.headersSent) return;
+    sendProblem(res, error);
+  };
+}

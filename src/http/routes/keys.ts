@@ -1,0 +1,27 @@
+import { Router } from 'express';
+import type { KeyService } from '../../services/key-service';
+import { principalOf, requirePermission } from '../auth';
+import { jsonBody, requireContentType } from '../media';
+import { appKeyParam, createKeySchema, parseInput } from '../schemas';
+
+/** API keys: admins create, list and disable them. The token is shown only in the creation answer. */
+export function keysRouter(keys: KeyService): Router {
+  const router = Router();
+  const admin = requirePermission(keys, 'admin');
+
+  router.post('/', admin, requireContentType(['application/json']), jsonBody(16 * 1024), async (req, res) => {
+    const input = parseInput(createKeySchema, req.body, 'key');
+    const created = await keys.create(input, principalOf(res).appKey);
+    res.status(201).location(`/keys/${created.appKey}`).json(created);
+  });
+
+  router.get('/', admin, async (_req, res) => {
+    res.json({ items: await keys.list() });
+  });
+
+  router.delete('/:appKey', admin, async (req, res) => {
+    const appKey = parseInput(appKeyParam, req.params.appKey, 'appKey');
+    res.json(await keys.disable(appKey));
+  });
+  return router;
+}

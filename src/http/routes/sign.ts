@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import { MAX_CSR_BYTES } from '../../domain/csr-policy';
+import { CaError } from '../../domain/errors';
+import type { KeyService } from '../../services/key-service';
+import type { SigningService } from '../../services/signing-service';
+import { principalOf, requirePermission } from '../auth';
+import { bodyBytes, rawBody, requireContentType } from '../media';
+
+export const CSR_CONTENT_TYPES = ['text/plain', 'application/pkcs10', 'application/x-pem-file'] as const;
+
+/** POST /private-certificates/sign: a CSR in, a PEM certificate out (JSON on request). */
+export function signRouter(deps: { keys: KeyService; signing: SigningService; chainPem: () => string }): Router {
+  const router = Router();
+  router.post(
+    '/sign',
+    requirePermission(deps.keys, 'certificates:sign'),
+    requireContentType(CSR_CONTENT_TYPES),
+    rawBody(MAX_CSR_BYTES),
+    async (req, res) => {
+      const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/pem-certificate-chain', 'application/json']);
+      if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain (PEM) or application/json');
+      const issued = await deps.signing.sign(principalOf(res), bodyBytes(req));
+      res.location(`/private-certificates/${issued.serialNumber}`);
+      if (format === 'application/json') {
+        res.json({
+          serialNumber: issued.serialNumber,
+          certificate: issued.pem,
+          chain: deps.chainPem(),
+          subject: issued.subject,
+          account: issued.account,
+          commonName: issued.commonName,
+          notBefore: issued.notBefore.toISOString(),
+          notAfter: issued.notAfter.toISOString(),
+        });
+        return;
+      }
+      res.type(format === 'text/plain' ? 'text/plain; charset=utf-8' : format).send(issued.pem);
+    },
+  );
+  return router;
+}

@@ -1,0 +1,98 @@
+import 'reflect-metadata';
+import type { Express } from 'express';
+import type { Logger } from 'pino';
+import { createApp } from './app';
+import { loadOrCreateCa } from './ca/ca-keystore';
+import { loadTokenPepper } from './ca/token-pepper';
+import type { Config } from './config';
+import { TokenHasher } from './domain/api-key';
+import type { CertificateAuthority } from './domain/certificate-authority';
+import { systemClock, type Clock } from './domain/clock';
+import { IssuanceProfile } from './domain/issuance-profile';
+import { randomSerialSource, type SerialSource } from './domain/serial-number';
+import { openLedger, type Ledger, type LedgerTarget } from './store/ledger';
+import { KeyService, type CreatedKey } from './services/key-service';
+import { SigningService } from './services/signing-service';
+
+/** Things tests replace: time, serial numbers, crypto, and the ledger target. */
+export interface ServiceOverrides {
+  clock?: Clock;
+  serials?: SerialSource;
+  crypto?: Crypto;
+  ledgerTarget?: LedgerTarget;
+}
+
+export interface Service {
+  readonly app: Express;
+  readonly ledger: Ledger;
+  readonly ca: CertificateAuthority;
+  readonly keys: KeyService;
+  /** The admin key created on this start (first start only), to show once. */
+  readonly bootstrapKey: CreatedKey | null;
+  close(): Promise<void>;
+}
+
+export function ledgerTargetFor(config: Config): LedgerTarget {
+  return config.DATABASE_URL
+    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE }
+    : { kind: 'pglite', dataDir: config.MTLS_CA_DATA_DIR };
+}
+
+/** Wires everything from the parsed config: ledger, CA, keys, services, HTTP app. */
+export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
+  const clock = overrides.clock ?? systemClock;
+  const serials = overrides.serials ?? randomSerialSource;
+  const crypto = overrides.crypto ?? globalThis.crypto;
+
+  const { ca, generated, encrypted, keyPath } = await loadOrCreateCa(
+    {
+      dataDir: config.MTLS_CA_DATA_DIR,
+      certFile: config.CA_CERT_FILE,
+      keyFile: config.CA_KEY_FILE,
+      chainFile: config.CA_CHAIN_FILE,
+      passphrase: config.CA_KEY_PASSPHRASE,
+      subject: config.CA_SUBJECT,
+      keyAlgorithm: config.CA_KEY_ALGORITHM,
+      validityDays: config.CA_VALIDITY_DAYS,
+    },
+    crypto,
+    clock,
+    serials,
+  );
+  logger.info({ generated, subject: ca.certificate.subject, keyId: ca.keyId, notAfter: ca.notAfter }, generated ? 'generated a new root CA' : 'loaded the CA');
+  if (!encrypted) {
+    logger.warn({ keyPath }, 'THE CA PRIVATE KEY IS STORED UNENCRYPTED: set CA_KEY_PASSPHRASE (and re-create or encrypt the key) for production');
+  }
+
+  const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
+  try {
+    const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
+    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock);
+    const bootstrapPair =
+      config.MTLS_CA_BOOTSTRAP_APP_KEY && config.MTLS_CA_BOOTSTRAP_APP_TOKEN
+        ? { appKey: config.MTLS_CA_BOOTSTRAP_APP_KEY, appToken: config.MTLS_CA_BOOTSTRAP_APP_TOKEN }
+        : undefined;
+    const bootstrapKey = await keys.bootstrap(bootstrapPair);
+    if (bootstrapKey) logger.info({ appKey: bootstrapKey.appKey }, 'created the first admin API key');
+
+    const profile = new IssuanceProfile({
+      validityDays: config.CERT_VALIDITY_DAYS,
+      maxValidityDays: config.CERT_MAX_VALIDITY_DAYS,
+      backdateSeconds: config.CERT_BACKDATE_SECONDS,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    });
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, crypto });
+    const app = createApp({
+      ca,
+      keys,
+      signing,
+      logger,
+      trustProxy: config.TRUST_PROXY,
+      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true }) },
+    });
+    return { app, ledger, ca, keys, bootstrapKey, close: () => ledger.close() };
+  } catch (e) {
+    await ledger.close();
+    throw e;
+  }
+}

@@ -1,0 +1,85 @@
+import { newAppKey, newAppToken, type ApiKey, type ApiKeySummary, type TokenHasher } from '../domain/api-key';
+import type { Clock } from '../domain/clock';
+import { CaError } from '../domain/errors';
+import { expandPermissions, type Permission, type Principal } from '../domain/permissions';
+
+/** The narrow part of the ledger that key management needs. */
+export interface ApiKeyStore {
+  create(key: ApiKey): Promise<void>;
+  createIfNoneExist(key: ApiKey): Promise<boolean>;
+  find(appKey: string): Promise<ApiKey | null>;
+  list(account?: string): Promise<ApiKey[]>;
+  disable(appKey: string, at: Date): Promise<ApiKey | null>;
+}
+
+export interface CreatedKey extends ApiKeySummary {
+  /** Shown once, at creation; only its HMAC is stored. */
+  readonly appToken: string;
+}
+
+export const BOOTSTRAP_ACCOUNT = 'platform';
+
+export function summary(key: ApiKey): ApiKeySummary {
+  const { tokenHash: _hidden, ...rest } = key;
+  return rest;
+}
+
+export class KeyService {
+  constructor(
+    private readonly store: ApiKeyStore,
+    private readonly hasher: TokenHasher,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Authenticates a key pair. Unknown key and wrong token fail identically (and take the same work). */
+  async authenticate(appKey: string, appToken: string): Promise<Principal> {
+    const key = await this.store.find(appKey);
+    const ok = this.hasher.verify(appToken, key?.tokenHash ?? null);
+    if (!key || !ok || key.disabledAt) {
+      throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
+    }
+    return { appKey: key.appKey, account: key.account, permissions: new Set<Permission>(key.permissions) };
+  }
+
+  async create(params: { account: string; permissions: readonly string[]; appKey?: string; appToken?: string }, createdBy: string | null): Promise<CreatedKey> {
+    const permissions = expandPermissions(params.permissions);
+    if (permissions.length === 0) throw new CaError('invalid-request', 'a key needs at least one permission');
+    const appToken = params.appToken ?? newAppToken();
+    const key: ApiKey = {
+      appKey: params.appKey ?? newAppKey(),
+      account: params.account,
+      permissions,
+      tokenHash: this.hasher.hash(appToken),
+      createdAt: this.clock.now(),
+      createdBy,
+      disabledAt: null,
+    };
+    await this.store.create(key);
+    return { ...summary(key), appToken };
+  }
+
+  /** First start only: one admin key, from the given pair or random. Null when any key already exists. */
+  async bootstrap(pair?: { appKey: string; appToken: string }): Promise<CreatedKey | null> {
+    const appToken = pair?.appToken ?? newAppToken();
+    const key: ApiKey = {
+      appKey: pair?.appKey ?? newAppKey(),
+      account: BOOTSTRAP_ACCOUNT,
+      permissions: expandPermissions(['role:admin']),
+      tokenHash: this.hasher.hash(appToken),
+      createdAt: this.clock.now(),
+      createdBy: null,
+      disabledAt: null,
+    };
+    return (await this.store.createIfNoneExist(key)) ? { ...summary(key), appToken } : null;
+  }
+
+  async list(account?: string): Promise<ApiKeySummary[]> {
+    return (await this.store.list(account)).map(summary);
+  }
+
+  async disable(appKey: string): Promise<ApiKeySummary> {
+    const key = await this.store.disable(appKey, this.clock.now());
+    if (!key) throw new CaError('not-found', `no API key ${appKey}`);
+    return summary(key);
+  }
+}

@@ -1,0 +1,58 @@
+import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { IssuedCertificate } from '../domain/certificate';
+import type { Clock } from '../domain/clock';
+import { checkCertificateRequest, csrDerFromBody } from '../domain/csr-policy';
+import { CaError } from '../domain/errors';
+import type { IssuanceProfile } from '../domain/issuance-profile';
+import { mayActOnAccount, type Principal } from '../domain/permissions';
+import { serialToHex, type SerialSource } from '../domain/serial-number';
+
+/** The narrow part of the ledger that signing needs. */
+export interface CertificateLedgerWriter {
+  insert(cert: IssuedCertificate): Promise<void>;
+}
+
+export interface SigningServiceDeps {
+  readonly ca: CertificateAuthority;
+  readonly profile: IssuanceProfile;
+  readonly ledger: CertificateLedgerWriter;
+  readonly clock: Clock;
+  readonly serials: SerialSource;
+  readonly crypto: Crypto;
+}
+
+/** Read → check policy → authorize → sign → record (ledger first) → return. */
+export class SigningService {
+  constructor(private readonly deps: SigningServiceDeps) {}
+
+  async sign(principal: Principal, body: Uint8Array): Promise<IssuedCertificate> {
+    const { ca, profile, ledger, clock, serials, crypto } = this.deps;
+    const request = await checkCertificateRequest(csrDerFromBody(body), crypto);
+    if (!mayActOnAccount(principal, request.account)) {
+      throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
+    }
+    const now = clock.now();
+    const validity = profile.validity(now, ca.notAfter);
+    if (validity.notAfter.getTime() <= now.getTime()) {
+      throw new CaError('not-ready', 'the CA certificate has expired; no certificate can be issued');
+    }
+    const serialNumber = serials.next();
+    const certificate = await ca.issue({ request, serialNumber, validity }, profile);
+    const issued: IssuedCertificate = {
+      serialNumber: serialToHex(serialNumber),
+      account: request.account,
+      commonName: request.commonName,
+      subject: request.subject,
+      publicKeySha256: request.publicKeySha256,
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      issuerKeyId: ca.keyId,
+      pem: certificate.toString('pem') + '\n',
+      issuedAt: now,
+      requestedBy: principal.appKey,
+      revocation: null,
+    };
+    await ledger.insert(issued); // the certificate leaves the server only after this commit
+    return issued;
+  }
+}

@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { ApiKeyRepository } from './api-key-repository';
+import { CertificateRepository } from './certificate-repository';
+import { lockDataDir } from './data-dir-lock';
+import { migrate } from './migrations';
+import { openPglite } from './pglite';
+import { openPostgres } from './postgres';
+import { prismaForPglite, prismaForPostgres, type PrismaClient } from './prisma-client';
+import type { SqlDatabase } from './sql';
+
+export type LedgerTarget =
+  | { kind: 'postgres'; url: string; poolSize?: number }
+  /** `dataDir` undefined: in memory (tests). */
+  | { kind: 'pglite'; dataDir?: string };
+
+/** The opened certificate ledger: raw SQL, Prisma, and the repositories built on them. */
+export interface Ledger {
+  readonly kind: 'postgres' | 'pglite';
+  readonly sql: SqlDatabase;
+  readonly prisma: PrismaClient;
+  readonly certificates: CertificateRepository;
+  readonly apiKeys: ApiKeyRepository;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Opens the database, applies pending migrations, and builds the repositories. */
+export async function openLedger(target: LedgerTarget): Promise<Ledger> {
+  let sql: SqlDatabase;
+  let prisma: PrismaClient;
+  let release: () => Promise<void> = async () => undefined;
+  if (target.kind === 'postgres') {
+    const { db, pool } = openPostgres(target.url, target.poolSize ?? 10);
+    sql = db;
+    prisma = prismaForPostgres(pool);
+  } else {
+    if (target.dataDir) release = await lockDataDir(path.resolve(target.dataDir));
+    try {
+      const { db, pglite } = await openPglite(target.dataDir ? path.resolve(target.dataDir, 'pglite') : undefined);
+      sql = db;
+      prisma = prismaForPglite(pglite);
+    } catch (e) {
+      await release();
+      throw e;
+    }
+  }
+  try {
+    await migrate(sql);
+  } catch (e) {
+    await sql.close().catch(() => undefined);
+    await release();
+    throw e;
+  }
+  let closed = false;
+  return {
+    kind: sql.kind,
+    sql,
+    prisma,
+    certificates: new CertificateRepository(prisma, sql),
+    apiKeys: new ApiKeyRepository(prisma),
+    async ping() {
+      try {
+        await sql.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect().catch(() => undefined);
+      await sql.close();
+      await release();
+    },
+  };
+}

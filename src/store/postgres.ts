@@ -1,0 +1,48 @@
+import { Pool, type PoolClient } from 'pg';
+import type { SqlDatabase, SqlRunner } from './sql';
+
+function runner(client: Pool | PoolClient): SqlRunner {
+  return {
+    async query<T>(text: string, params?: unknown[]) {
+      const result = await client.query(text, params);
+      return result.rows as T[];
+    },
+    async exec(text: string) {
+      await client.query(text);
+    },
+  };
+}
+
+export function openPostgres(connectionString: string, poolSize: number): { db: SqlDatabase; pool: Pool } {
+  const pool = new Pool({
+    connectionString,
+    max: poolSize,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'mtls-ca',
+  });
+  // A dropped idle connection must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const db: SqlDatabase = {
+    kind: 'postgres',
+    ...runner(pool),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(runner(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      if (!pool.ended) await pool.end();
+    },
+  };
+  return { db, pool };
+}
