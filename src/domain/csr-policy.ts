@@ -101,8 +101,8 @@ export async function checkCertificateRequest(der: Buffer, crypto: Crypto): Prom
     throw new CaError('malformed-csr', 'only PKCS#10 version 1 (0) certificate requests are accepted');
   }
 
-  checkSignatureAlgorithm(asn.signatureAlgorithm.algorithm);
   const key = checkPublicKey(asn);
+  checkSignatureAlgorithm(asn.signatureAlgorithm.algorithm);
   const subject = checkSubject(asn);
   await verifyProofOfPossession(der, crypto);
 

@@ -1,0 +1,79 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import request from 'supertest';
+import { loadConfig } from '../../src/config';
+import type { Clock } from '../../src/domain/clock';
+import type { SerialSource } from '../../src/domain/serial-number';
+import { startService, type Service } from '../../src/service';
+import type { CreatedKey } from '../../src/services/key-service';
+import { createTestDatabase, type BackendName, type TestDatabase } from './backends';
+import { tempDir } from './openssl';
+
+export const ADMIN = { appKey: 'test-admin-key', appToken: 'test-admin-token-0123456789abcdefghijklmnop' };
+
+export interface TestService {
+  readonly service: Service;
+  readonly http: ReturnType<typeof request>;
+  readonly dataDir: string;
+  readonly db: TestDatabase;
+  /** Headers of the bootstrap admin key. */
+  readonly admin: Record<string, string>;
+  createKey(account: string, permissions: string[]): Promise<CreatedKey & { headers: Record<string, string> }>;
+  /** Stops and starts the service again on the same data directory and database. */
+  restart(): Promise<TestService>;
+  close(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  serials?: SerialSource;
+  dataDir?: string;
+  db?: TestDatabase;
+}
+
+export function headersOf(key: { appKey: string; appToken: string }): Record<string, string> {
+  return { 'X-API-AppKey': key.appKey, 'X-API-AppToken': key.appToken };
+}
+
+/** The real service (real CA, real ledger) through createApp, for supertest. */
+export async function startTestService(backend: BackendName, options: TestServiceOptions = {}): Promise<TestService> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const db = options.db ?? (await createTestDatabase(backend));
+  const config = loadConfig({
+    MTLS_CA_DATA_DIR: dataDir,
+    PUBLIC_BASE_URL: 'http://ca.test',
+    MTLS_CA_BOOTSTRAP_APP_KEY: ADMIN.appKey,
+    MTLS_CA_BOOTSTRAP_APP_TOKEN: ADMIN.appToken,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  // PGlite in tests lives in the data directory, like in production, so restarts keep it.
+  const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
+  const service = await startService(config, pino({ level: 'silent' }), { clock: options.clock, serials: options.serials, ledgerTarget });
+  const http = request(service.app);
+  const admin = headersOf(ADMIN);
+  const self: TestService = {
+    service,
+    http,
+    dataDir,
+    db,
+    admin,
+    async createKey(account, permissions) {
+      const res = await http.post('/keys').set(admin).send({ account, permissions });
+      if (res.status !== 201) throw new Error(`creating a key failed: ${res.status} ${res.text}`);
+      return { ...res.body, createdAt: new Date(res.body.createdAt), headers: headersOf(res.body) };
+    },
+    async restart() {
+      await service.close();
+      return startTestService(backend, { ...options, dataDir, db });
+    },
+    async close() {
+      await service.close();
+      await db.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
