@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      MTLS_CA_DATA_DIR: './data',
+      PUBLIC_BASE_URL: 'http://localhost:8080',
+      CA_KEY_ALGORITHM: 'ECDSA-P256',
+      CERT_VALIDITY_DAYS: 365,
+      CERT_BACKDATE_SECONDS: 300,
+      LOG_LEVEL: 'info',
+      TRUST_PROXY: false,
+    });
+    expect(c.DATABASE_URL).toBeUndefined();
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('strips a trailing slash from PUBLIC_BASE_URL', () => {
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://ca.example.com/' }).PUBLIC_BASE_URL).toBe('https://ca.example.com');
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+    ['PUBLIC_BASE_URL', { PUBLIC_BASE_URL: 'ftp://x' }],
+    ['CA_KEY_ALGORITHM', { CA_KEY_ALGORITHM: 'DSA' }],
+    ['CERT_VALIDITY_DAYS', { CERT_VALIDITY_DAYS: '-1' }],
+    ['CERT_VALIDITY_DAYS', { CERT_VALIDITY_DAYS: '900', CERT_MAX_VALIDITY_DAYS: '400' }],
+    ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key' }],
+    ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key', MTLS_CA_BOOTSTRAP_APP_TOKEN: 'short' }],
+    ['CA_KEY_FILE', { CA_CERT_FILE: '/tmp/ca.crt' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+  ])('stops with a message naming %s', (variable, env) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(variable);
+  });
+});
