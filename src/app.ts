@@ -8,6 +8,11 @@ import { caRouter } from './http/routes/ca';
 import { healthRouter, type ReadinessProbe } from './http/routes/health';
 import { keysRouter } from './http/routes/keys';
 import { signRouter } from './http/routes/sign';
+import { certificatesRouter } from './http/routes/certificates';
+import { crlRouter } from './http/routes/crl';
+import type { Clock } from './domain/clock';
+import type { CertificateService } from './services/certificate-service';
+import type { CrlPublisher } from './services/crl-publisher';
 import type { KeyService } from './services/key-service';
 import type { SigningService } from './services/signing-service';
 
@@ -15,6 +20,11 @@ export interface AppDeps {
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
   readonly signing: SigningService;
+  readonly certificates: CertificateService;
+  readonly crl: CrlPublisher;
+  readonly clock: Clock;
+  /** Upper bound of the CRL's Cache-Control max-age (it is also bounded by nextUpdate). */
+  readonly crlMaxAgeSeconds: number;
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly trustProxy?: boolean;
@@ -49,7 +59,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps.readiness));
   app.use(caRouter(deps.ca));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
-  app.use(['/private-certificates', '/api/edge/private-certificates'], sign);
+  app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
+  const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
+  app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
 
   app.use((req, _res) => {

@@ -7,6 +7,20 @@ const booleanish = z
 
 const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
 
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** A duration as `90s`, `15m`, `24h`, `7d` or plain seconds; parsed to milliseconds. */
+function duration(def?: string) {
+  const schema = z
+    .string()
+    .regex(/^\d{1,7}(s|m|h|d)?$/, 'a duration such as 90s, 15m, 24h or 7d')
+    .transform((v) => {
+      const m = /^(\d+)(s|m|h|d)?$/.exec(v)!;
+      return Number(m[1]) * UNITS[m[2] ?? 's'];
+    })
+    .pipe(z.number().min(60_000, 'at least one minute').max(366 * 86_400_000, 'at most a year'));
+  return def === undefined ? schema : schema.prefault(def);
+}
+
 export const configSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -31,6 +45,9 @@ export const configSchema = z
     CERT_VALIDITY_DAYS: positiveInt(365),
     CERT_MAX_VALIDITY_DAYS: positiveInt(825),
     CERT_BACKDATE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+    CRL_VALIDITY: duration('24h'),
+    CRL_REFRESH_INTERVAL: duration().optional(),
+    CRL_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86400).default(60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     TRUST_PROXY: booleanish.default(false),
   })
@@ -51,6 +68,9 @@ export const configSchema = z
     }
     if (env.CA_CHAIN_FILE && !env.CA_CERT_FILE) {
       ctx.addIssue({ code: 'custom', path: ['CA_CHAIN_FILE'], message: 'CA_CHAIN_FILE needs CA_CERT_FILE and CA_KEY_FILE' });
+    }
+    if (env.CRL_REFRESH_INTERVAL !== undefined && env.CRL_REFRESH_INTERVAL >= env.CRL_VALIDITY) {
+      ctx.addIssue({ code: 'custom', path: ['CRL_REFRESH_INTERVAL'], message: 'must be shorter than CRL_VALIDITY' });
     }
     if (env.CERT_VALIDITY_DAYS > env.CERT_MAX_VALIDITY_DAYS) {
       ctx.addIssue({

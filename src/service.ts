@@ -13,6 +13,8 @@ import { randomSerialSource, type SerialSource } from './domain/serial-number';
 import { openLedger, type Ledger, type LedgerTarget } from './store/ledger';
 import { KeyService, type CreatedKey } from './services/key-service';
 import { SigningService } from './services/signing-service';
+import { CertificateService } from './services/certificate-service';
+import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -20,6 +22,8 @@ export interface ServiceOverrides {
   serials?: SerialSource;
   crypto?: Crypto;
   ledgerTarget?: LedgerTarget;
+  /** CRL timing (tests shorten the poll interval). */
+  crl?: Partial<CrlPublisherParams>;
 }
 
 export interface Service {
@@ -27,6 +31,7 @@ export interface Service {
   readonly ledger: Ledger;
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
+  readonly crl: CrlPublisher;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
@@ -82,15 +87,45 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
     const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, crypto });
+    const crl = new CrlPublisher({
+      ca,
+      store: ledger.crls,
+      clock,
+      logger,
+      params: {
+        validityMs: config.CRL_VALIDITY,
+        refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
+        pollMs: 500,
+        debounceMs: 50,
+        ...overrides.crl,
+      },
+    });
+    await crl.start();
+    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined));
     const app = createApp({
+      certificates,
+      crl,
+      clock,
+      crlMaxAgeSeconds: config.CRL_CACHE_MAX_AGE_SECONDS,
       ca,
       keys,
       signing,
       logger,
       trustProxy: config.TRUST_PROXY,
-      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true }) },
+      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: crl.current() !== null }) },
     });
-    return { app, ledger, ca, keys, bootstrapKey, close: () => ledger.close() };
+    return {
+      app,
+      ledger,
+      ca,
+      keys,
+      crl,
+      bootstrapKey,
+      close: async () => {
+        crl.stop();
+        await ledger.close();
+      },
+    };
   } catch (e) {
     await ledger.close();
     throw e;

@@ -21,3 +21,29 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what: string
     extensions: { errors },
   });
 }
+
+const isoTime = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .transform((s) => new Date(s));
+
+/** GET /private-certificates query. Unknown or repeated parameters are rejected. */
+export const listQuerySchema = z.strictObject({
+  status: z.enum(['valid', 'revoked', 'expired']).optional(),
+  commonName: z.string().min(1).max(64).optional(),
+  account: z.string().regex(NAME_PATTERN, 'an account name').optional(),
+  expiresBefore: isoTime.optional(),
+  expiresAfter: isoTime.optional(),
+  issuedBefore: isoTime.optional(),
+  issuedAfter: isoTime.optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'an integer from 1 to 1000')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .default(100),
+  cursor: z.string().min(1).max(100).optional(),
+});
+
+/** DELETE /private-certificates/{serial}: the reason as ?reason= or JSON {"reason": …}. */
+export const revokeQuerySchema = z.strictObject({ reason: z.string().min(1).max(40).optional() });
+export const revokeBodySchema = z.strictObject({ reason: z.union([z.string().min(1).max(40), z.number().int().min(0).max(99)]).optional() });

@@ -1,7 +1,8 @@
 import { newAppKey, newAppToken, type ApiKey, type ApiKeySummary, type TokenHasher } from '../domain/api-key';
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
-import { expandPermissions, type Permission, type Principal } from '../domain/permissions';
+import { NAME_PATTERN } from '../domain/csr-policy';
+import { expandPermissions, PERMISSION_OR_ROLE, type Permission, type Principal } from '../domain/permissions';
 
 /** The narrow part of the ledger that key management needs. */
 export interface ApiKeyStore {
@@ -42,6 +43,11 @@ export class KeyService {
   }
 
   async create(params: { account: string; permissions: readonly string[]; appKey?: string; appToken?: string }, createdBy: string | null): Promise<CreatedKey> {
+    if (!NAME_PATTERN.test(params.account)) {
+      throw new CaError('invalid-request', 'account must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    }
+    const unknown = params.permissions.filter((p) => !PERMISSION_OR_ROLE.includes(p));
+    if (unknown.length > 0) throw new CaError('invalid-request', `unknown permissions: ${unknown.join(', ').slice(0, 200)}`);
     const permissions = expandPermissions(params.permissions);
     if (permissions.length === 0) throw new CaError('invalid-request', 'a key needs at least one permission');
     const appToken = params.appToken ?? newAppToken();
@@ -77,7 +83,8 @@ export class KeyService {
     return (await this.store.list(account)).map(summary);
   }
 
-  async disable(appKey: string): Promise<ApiKeySummary> {
+  async disable(appKey: string, by?: Principal): Promise<ApiKeySummary> {
+    if (by && by.appKey === appKey) throw new CaError('conflict', 'a key cannot disable itself; use another admin key');
     const key = await this.store.disable(appKey, this.clock.now());
     if (!key) throw new CaError('not-found', `no API key ${appKey}`);
     return summary(key);

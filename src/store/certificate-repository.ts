@@ -1,4 +1,4 @@
-import type { IssuedCertificate } from '../domain/certificate';
+import type { CertificateStatus, IssuedCertificate, Revocation } from '../domain/certificate';
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
 import { ledgerCall } from './ledger-errors';
@@ -65,8 +65,101 @@ export class CertificateRepository {
     return ledgerCall('counting certificates', () => this.prisma.certificate.count());
   }
 
-  /** For the raw queries of later features (CRL streaming). */
-  protected get raw(): SqlRunner {
-    return this.sql;
+  /**
+   * Marks a certificate revoked unless it already is. Returns the certificate as it is afterwards
+   * (with the original revocation if it was revoked before), or null for an unknown serial.
+   */
+  async revoke(serialNumber: string, revocation: Revocation): Promise<{ certificate: IssuedCertificate; changed: boolean } | null> {
+    return ledgerCall('recording the revocation', async () => {
+      const updated = await this.prisma.certificate.updateMany({
+        where: { serialNumber, revokedAt: null },
+        data: { revokedAt: revocation.revokedAt, revocationReason: reasonCode(revocation.reason), revokedBy: revocation.revokedBy },
+      });
+      const row = await this.prisma.certificate.findUnique({ where: { serialNumber } });
+      return row ? { certificate: toIssuedCertificate(row), changed: updated.count === 1 } : null;
+    });
   }
+
+  /**
+   * One page of the ledger, newest first, by keyset over (issued_at, serial_number): served by
+   * certificates_issued_idx or, for one account, certificates_account_issued_idx. No OFFSET.
+   */
+  async list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (filter.account !== undefined) where.push(`account = ${param(filter.account)}`);
+    if (filter.commonName !== undefined) where.push(`common_name = ${param(filter.commonName)}`);
+    if (filter.status === 'revoked') where.push('revoked_at IS NOT NULL');
+    if (filter.status === 'valid') where.push(`revoked_at IS NULL AND not_after > ${param(filter.now)}`);
+    if (filter.status === 'expired') where.push(`revoked_at IS NULL AND not_after <= ${param(filter.now)}`);
+    if (filter.expiresBefore) where.push(`not_after < ${param(filter.expiresBefore)}`);
+    if (filter.expiresAfter) where.push(`not_after > ${param(filter.expiresAfter)}`);
+    if (filter.issuedBefore) where.push(`issued_at < ${param(filter.issuedBefore)}`);
+    if (filter.issuedAfter) where.push(`issued_at > ${param(filter.issuedAfter)}`);
+    if (page.after) where.push(`(issued_at, serial_number) < (${param(page.after.issuedAt)}, ${param(page.after.serialNumber)})`);
+    const sql = `SELECT ${COLUMNS} FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY issued_at DESC, serial_number DESC LIMIT ${param(page.limit)}`;
+    const rows = await ledgerCall('listing certificates', () => this.sql.query<RawCertificateRow>(sql, params));
+    return rows.map(fromRawRow);
+  }
+}
+
+export interface CertificateFilter {
+  /** Evaluation time for valid/expired. */
+  readonly now: Date;
+  readonly account?: string;
+  readonly commonName?: string;
+  readonly status?: CertificateStatus;
+  readonly expiresBefore?: Date;
+  readonly expiresAfter?: Date;
+  readonly issuedBefore?: Date;
+  readonly issuedAfter?: Date;
+}
+
+export interface ListCursor {
+  readonly issuedAt: Date;
+  readonly serialNumber: string;
+}
+
+const COLUMNS = `serial_number, account, common_name, subject, public_key_sha256, not_before, not_after, issuer_key_id,
+  pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by`;
+
+interface RawCertificateRow {
+  serial_number: string;
+  account: string;
+  common_name: string;
+  subject: string;
+  public_key_sha256: string;
+  not_before: Date | string;
+  not_after: Date | string;
+  issuer_key_id: string;
+  pem: string;
+  issued_at: Date | string;
+  requested_by: string;
+  revoked_at: Date | string | null;
+  revocation_reason: number | null;
+  revoked_by: string | null;
+}
+
+function fromRawRow(r: RawCertificateRow): IssuedCertificate {
+  return toIssuedCertificate({
+    serialNumber: r.serial_number,
+    account: r.account,
+    commonName: r.common_name,
+    subject: r.subject,
+    publicKeySha256: r.public_key_sha256,
+    notBefore: new Date(r.not_before),
+    notAfter: new Date(r.not_after),
+    issuerKeyId: r.issuer_key_id,
+    pem: r.pem,
+    issuedAt: new Date(r.issued_at),
+    requestedBy: r.requested_by,
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+    revocationReason: r.revocation_reason,
+    revokedBy: r.revoked_by,
+  });
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ApiKeyRepository } from './api-key-repository';
 import { CertificateRepository } from './certificate-repository';
+import { CrlRepository } from './crl-repository';
 import { lockDataDir } from './data-dir-lock';
 import { migrate } from './migrations';
 import { openPglite } from './pglite';
@@ -20,6 +21,7 @@ export interface Ledger {
   readonly prisma: PrismaClient;
   readonly certificates: CertificateRepository;
   readonly apiKeys: ApiKeyRepository;
+  readonly crls: CrlRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -59,6 +61,7 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     prisma,
     certificates: new CertificateRepository(prisma, sql),
     apiKeys: new ApiKeyRepository(prisma),
+    crls: new CrlRepository(prisma, sql),
     async ping() {
       try {
         await sql.query('SELECT 1');

@@ -81,3 +81,17 @@ describe.each(backends())('API keys on %s', (backend) => {
     expect((await t.http.delete('/keys/no-such-key').set(t.admin)).status).toBe(404);
   });
 });
+
+describe.each(backends())('API key safety on %s', (backend) => {
+  it('refuses to let a key disable itself (409), so the last admin cannot lock everyone out by accident', async () => {
+    const t = await startTestService(backend);
+    try {
+      const res = await t.http.delete(`/keys/${ADMIN.appKey}`).set(t.admin);
+      expect(res.status).toBe(409);
+      expect(res.body.type).toBe('urn:mtls-ca:problem:conflict');
+      expect((await t.http.get('/keys').set(t.admin)).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -31,7 +31,7 @@ describe.each(backends())('service lifecycle on %s', (backend) => {
       expect((await t.http.get('/healthz')).body).toEqual({ status: 'ok' });
       const ready = await t.http.get('/readyz');
       expect(ready.status).toBe(200);
-      expect(ready.body).toEqual({ status: 'ready', checks: { database: true, caKey: true } });
+      expect(ready.body).toEqual({ status: 'ready', checks: { database: true, caKey: true, crl: true } });
       await t.service.ledger.sql.close();
       const notReady = await t.http.get('/readyz');
       expect(notReady.status).toBe(503);

@@ -21,7 +21,7 @@ export function keysRouter(keys: KeyService): Router {
 
   router.delete('/:appKey', admin, async (req, res) => {
     const appKey = parseInput(appKeyParam, req.params.appKey, 'appKey');
-    res.json(await keys.disable(appKey));
+    res.json(await keys.disable(appKey, principalOf(res)));
   });
   return router;
 }

@@ -17,8 +17,8 @@ export function signRouter(deps: { keys: KeyService; signing: SigningService; ch
     requireContentType(CSR_CONTENT_TYPES),
     rawBody(MAX_CSR_BYTES),
     async (req, res) => {
-      const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/pem-certificate-chain', 'application/json']);
-      if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain (PEM) or application/json');
+      const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/json']);
+      if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain or application/x-pem-file (PEM), or application/json');
       const issued = await deps.signing.sign(principalOf(res), bodyBytes(req));
       res.location(`/private-certificates/${issued.serialNumber}`);
       if (format === 'application/json') {

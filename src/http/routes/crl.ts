@@ -1,0 +1,31 @@
+import { Router, type Response } from 'express';
+import { CaError } from '../../domain/errors';
+import type { Clock } from '../../domain/clock';
+import type { CrlPublisher } from '../../services/crl-publisher';
+
+/** GET /crl (DER) and /crl.pem: served from memory, with validators; no database query per request. */
+export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeSeconds: number }): Router {
+  const router = Router();
+  const send = (res: Response, ifNoneMatch: string | undefined, pem: boolean) => {
+    const crl = deps.publisher.current();
+    if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
+    const etag = pem ? crl.etag.replace(/"$/, '-pem"') : crl.etag;
+    const untilNext = Math.floor((crl.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000);
+    const maxAge = Math.max(0, Math.min(deps.maxAgeSeconds, untilNext));
+    res.set({
+      ETag: etag,
+      'Last-Modified': crl.thisUpdate.toUTCString(),
+      Expires: crl.nextUpdate.toUTCString(),
+      'Cache-Control': `public, max-age=${maxAge}, must-revalidate`,
+    });
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) {
+      res.status(304).end();
+      return;
+    }
+    if (pem) res.type('application/x-pem-file').send(crl.pem);
+    else res.type('application/pkix-crl').send(crl.der);
+  };
+  router.get('/crl', (req, res) => send(res, req.headers['if-none-match'], false));
+  router.get('/crl.pem', (req, res) => send(res, req.headers['if-none-match'], true));
+  return router;
+}

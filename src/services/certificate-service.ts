@@ -1,0 +1,96 @@
+import { certificateStatus, type CertificateStatus, type IssuedCertificate } from '../domain/certificate';
+import type { Clock } from '../domain/clock';
+import { CaError } from '../domain/errors';
+import { isAdmin, mayActOnAccount, type Principal } from '../domain/permissions';
+import { parseRevocationReason } from '../domain/revocation-reasons';
+import { normalizeSerialNumber } from '../domain/serial-number';
+import type { CertificateFilter, ListCursor } from '../store/certificate-repository';
+
+/** The narrow part of the ledger this service needs. */
+export interface CertificateLedger {
+  findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
+  revoke(serialNumber: string, revocation: NonNullable<IssuedCertificate['revocation']>): Promise<{ certificate: IssuedCertificate; changed: boolean } | null>;
+  list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]>;
+}
+
+export interface ListQuery {
+  status?: CertificateStatus;
+  commonName?: string;
+  account?: string;
+  expiresBefore?: Date;
+  expiresAfter?: Date;
+  issuedBefore?: Date;
+  issuedAfter?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export interface CertificatePage {
+  items: Array<IssuedCertificate & { status: CertificateStatus }>;
+  nextCursor: string | null;
+}
+
+/** Reading, searching and revoking ledger entries, always within the caller's account (admins: any). */
+export class CertificateService {
+  constructor(
+    private readonly ledger: CertificateLedger,
+    private readonly clock: Clock,
+    /** Told after every revocation that changed the ledger (the CRL publisher). */
+    private readonly onRevoked: () => void,
+  ) {}
+
+  /** A certificate of the caller's account; 404 for unknown serials and for other accounts alike. */
+  async get(principal: Principal, serialInput: string): Promise<IssuedCertificate & { status: CertificateStatus }> {
+    const cert = await this.ledger.findBySerial(normalizeSerialNumber(serialInput));
+    if (!cert || !mayActOnAccount(principal, cert.account)) throw notFound();
+    return { ...cert, status: certificateStatus(cert, this.clock.now()) };
+  }
+
+  /** Revokes once; revoking again answers the original revocation unchanged. */
+  async revoke(principal: Principal, serialInput: string, reasonInput: unknown): Promise<IssuedCertificate> {
+    const serialNumber = normalizeSerialNumber(serialInput);
+    const reason = parseRevocationReason(reasonInput as string | number | undefined);
+    const existing = await this.ledger.findBySerial(serialNumber);
+    if (!existing || !mayActOnAccount(principal, existing.account)) throw notFound();
+    if (existing.revocation) return existing;
+    const result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey });
+    if (!result) throw notFound();
+    if (result.changed) this.onRevoked();
+    return result.certificate;
+  }
+
+  async list(principal: Principal, query: ListQuery): Promise<CertificatePage> {
+    if (query.account !== undefined && !isAdmin(principal) && query.account !== principal.account) {
+      throw new CaError('forbidden', 'only admins may list other accounts');
+    }
+    const now = this.clock.now();
+    const filter: CertificateFilter = {
+      now,
+      account: isAdmin(principal) ? query.account : principal.account,
+      commonName: query.commonName,
+      status: query.status,
+      expiresBefore: query.expiresBefore,
+      expiresAfter: query.expiresAfter,
+      issuedBefore: query.issuedBefore,
+      issuedAfter: query.issuedAfter,
+    };
+    const rows = await this.ledger.list(filter, { limit: query.limit + 1, after: query.cursor ? decodeCursor(query.cursor) : undefined });
+    const items = rows.slice(0, query.limit).map((c) => ({ ...c, status: certificateStatus(c, now) }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor({ issuedAt: last.issuedAt, serialNumber: last.serialNumber }) : null };
+  }
+}
+
+function notFound(): CaError {
+  return new CaError('not-found', 'no certificate with that serial number in your account');
+}
+
+export function encodeCursor(c: ListCursor): string {
+  return Buffer.from(`${c.issuedAt.getTime()}.${c.serialNumber}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): ListCursor {
+  const m = /^(\d{1,15})\.([0-9A-F]{2,40})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m || cursor.length > 100) throw new CaError('invalid-request', 'the cursor is not one this service returned');
+  return { issuedAt: new Date(Number(m[1])), serialNumber: m[2] };
+}
