@@ -5,7 +5,7 @@ import request from 'supertest';
 import { loadConfig } from '../../src/config';
 import type { Clock } from '../../src/domain/clock';
 import type { SerialSource } from '../../src/domain/serial-number';
-import { startService, type Service } from '../../src/service';
+import { startService, type Service, type ServiceOverrides } from '../../src/service';
 import type { CreatedKey } from '../../src/services/key-service';
 import { createTestDatabase, type BackendName, type TestDatabase } from './backends';
 import { tempDir } from './openssl';
@@ -31,6 +31,7 @@ export interface TestServiceOptions {
   serials?: SerialSource;
   dataDir?: string;
   db?: TestDatabase;
+  crl?: ServiceOverrides['crl'];
 }
 
 export function headersOf(key: { appKey: string; appToken: string }): Record<string, string> {
@@ -51,7 +52,7 @@ export async function startTestService(backend: BackendName, options: TestServic
   });
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
-  const service = await startService(config, pino({ level: 'silent' }), { clock: options.clock, serials: options.serials, ledgerTarget });
+  const service = await startService(config, pino({ level: 'silent' }), { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
   const http = request(service.app);
   const admin = headersOf(ADMIN);
   const self: TestService = {
