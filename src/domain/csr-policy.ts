@@ -1,10 +1,7 @@
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificationRequest } from '@peculiar/asn1-csr';
-import { RSAPublicKey } from '@peculiar/asn1-rsa';
-import { AttributeTypeAndValue } from '@peculiar/asn1-x509';
 import { Name, Pkcs10CertificateRequest } from '@peculiar/x509';
-import { createHash } from 'node:crypto';
-import { children, decodeObjectIdentifier, DerError, readTlv, slice } from './der';
+import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { readCsr, decodeDirectoryString, rsaModulusBits, type CsrParts } from './csr-reader';
+import { decodeObjectIdentifier } from './der';
 import { CaError } from './errors';
 import { OID } from './oids';
 import { decodeSinglePem } from './pem';
@@ -90,49 +87,30 @@ export function csrDerFromBody(body: Uint8Array): Buffer {
 
 /** Parses and checks a CSR against the policy, verifying its proof-of-possession signature. */
 export async function checkCertificateRequest(der: Buffer, crypto: Crypto): Promise<CertificateRequestInfo> {
-  const structure = splitCsr(der);
-  let asn: CertificationRequest;
+  let parts: CsrParts;
   try {
-    asn = AsnConvert.parse(der, CertificationRequest);
+    parts = readCsr(der);
   } catch (cause) {
     throw new CaError('malformed-csr', 'the certificate request is not valid PKCS#10 DER', { cause });
   }
-  if (asn.certificationRequestInfo.version !== 0) {
-    throw new CaError('malformed-csr', 'only PKCS#10 version 1 (0) certificate requests are accepted');
-  }
+  if (parts.version !== 0) throw new CaError('malformed-csr', 'only PKCS#10 version 1 (0) certificate requests are accepted');
 
-  const key = checkPublicKey(asn);
-  checkSignatureAlgorithm(asn.signatureAlgorithm.algorithm);
-  const subject = checkSubject(asn);
-  await verifyProofOfPossession(der, crypto);
+  const key = checkPublicKey(parts);
+  checkSignatureAlgorithm(parts.signatureAlgorithm);
+  const subject = checkSubject(parts);
+  await verifyProofOfPossession(der, parts, crypto);
 
   return {
     der,
-    subjectDer: structure.subjectDer,
+    subjectDer: parts.subjectDer,
     subject: subject.display,
     commonName: subject.values.CN,
     account: subject.values.OU,
-    spkiDer: structure.spkiDer,
-    publicKeySha256: createHash('sha256').update(structure.spkiDer).digest('hex'),
+    spkiDer: parts.spkiDer,
+    publicKeySha256: createHash('sha256').update(parts.spkiDer).digest('hex'),
     keyType: key.type,
     keyDescription: key.description,
   };
-}
-
-function splitCsr(der: Buffer): { subjectDer: Buffer; spkiDer: Buffer } {
-  try {
-    const outer = readTlv(der, 0);
-    if (outer.tag !== 0x30 || outer.end !== der.length) throw new DerError('not a single DER SEQUENCE');
-    const [info] = children(der, outer);
-    if (!info || info.tag !== 0x30) throw new DerError('missing CertificationRequestInfo');
-    const [version, subject, spki] = children(der, info);
-    if (!version || version.tag !== 0x02 || !subject || subject.tag !== 0x30 || !spki || spki.tag !== 0x30) {
-      throw new DerError('malformed CertificationRequestInfo');
-    }
-    return { subjectDer: slice(der, subject), spkiDer: slice(der, spki) };
-  } catch (cause) {
-    throw new CaError('malformed-csr', 'the certificate request is not valid PKCS#10 DER', { cause });
-  }
 }
 
 function checkSignatureAlgorithm(oid: string): void {
@@ -144,17 +122,11 @@ function checkSignatureAlgorithm(oid: string): void {
   }
 }
 
-function checkPublicKey(asn: CertificationRequest): { type: 'RSA' | 'EC'; description: string } {
-  const spki = asn.certificationRequestInfo.subjectPKInfo;
-  const alg = spki.algorithm.algorithm;
-  if (alg === OID.rsaEncryption) {
+function checkPublicKey(parts: CsrParts): { type: 'RSA' | 'EC'; description: string } {
+  if (parts.keyAlgorithm === OID.rsaEncryption) {
     let bits: number;
     try {
-      const rsa = AsnConvert.parse(spki.subjectPublicKey, RSAPublicKey);
-      const modulus = Buffer.from(rsa.modulus);
-      let start = 0;
-      while (start < modulus.length && modulus[start] === 0) start++;
-      bits = start === modulus.length ? 0 : (modulus.length - start - 1) * 8 + (32 - Math.clz32(modulus[start]));
+      bits = rsaModulusBits(parts.publicKeyBits);
     } catch (cause) {
       throw new CaError('malformed-csr', 'the CSR carries an RSA public key that cannot be parsed', { cause });
     }
@@ -163,11 +135,10 @@ function checkPublicKey(asn: CertificationRequest): { type: 'RSA' | 'EC'; descri
     }
     return { type: 'RSA', description: `RSA-${bits}` };
   }
-  if (alg === OID.ecPublicKey) {
+  if (parts.keyAlgorithm === OID.ecPublicKey) {
     let curve: string | undefined;
     try {
-      const params = spki.algorithm.parameters;
-      if (params) curve = decodeObjectIdentifier(new Uint8Array(params));
+      curve = parts.keyParametersDer ? decodeObjectIdentifier(parts.keyParametersDer) : undefined;
     } catch {
       curve = undefined;
     }
@@ -175,30 +146,24 @@ function checkPublicKey(asn: CertificationRequest): { type: 'RSA' | 'EC'; descri
     if (!name) throw new CaError('key-not-allowed', 'EC keys must use the named curve P-256, P-384 or P-521');
     return { type: 'EC', description: `EC-${name}` };
   }
-  throw new CaError('key-not-allowed', `public key algorithm ${alg} is not accepted; use RSA (2048-8192 bits) or ECDSA (P-256, P-384, P-521)`);
+  throw new CaError(
+    'key-not-allowed',
+    `public key algorithm ${parts.keyAlgorithm} is not accepted; use RSA (2048-8192 bits) or ECDSA (P-256, P-384, P-521)`,
+  );
 }
 
-
-function attributeText(atv: AttributeTypeAndValue): string {
-  const v = atv.value;
-  const text = v.utf8String ?? v.printableString ?? v.teletexString ?? v.universalString ?? v.bmpString ?? v.ia5String;
-  if (text === undefined) {
-    throw new CaError('subject-not-allowed', 'subject attributes must be text strings');
-  }
-  return text;
-}
-
-function checkSubject(asn: CertificationRequest): { values: Record<SubjectAttribute, string>; display: string } {
+function checkSubject(parts: CsrParts): { values: Record<SubjectAttribute, string>; display: string } {
   const values: Partial<Record<SubjectAttribute, string>> = {};
-  const parts: string[] = [];
-  for (const rdn of asn.certificationRequestInfo.subject) {
+  const display: string[] = [];
+  for (const rdn of parts.subject) {
     if (rdn.length !== 1) throw new CaError('subject-not-allowed', 'multi-valued RDNs are not accepted in the subject');
     const atv = rdn[0];
     const known = SUBJECT_ATTRIBUTES[atv.type];
     if (!known) {
       throw new CaError('subject-not-allowed', `subject attribute ${atv.type} is not accepted; use only CN, OU, O, L, ST and C`);
     }
-    const value = attributeText(atv);
+    const value = decodeDirectoryString(atv.tag, atv.value);
+    if (value === null) throw new CaError('subject-not-allowed', 'subject attributes must be text strings');
     if (values[known.short] !== undefined) {
       throw new CaError('subject-not-allowed', `the subject has more than one ${known.short}`);
     }
@@ -207,7 +172,7 @@ function checkSubject(asn: CertificationRequest): { values: Record<SubjectAttrib
       throw new CaError('subject-not-allowed', `${known.short} must be 1-${known.max} printable characters`);
     }
     values[known.short] = value;
-    parts.push(`${known.short}=${escapeRdnValue(value)}`);
+    display.push(`${known.short}=${escapeRdnValue(value)}`);
   }
   if (values.CN === undefined) throw new CaError('subject-not-allowed', 'the subject has no CN (the application name)');
   if (values.OU === undefined) throw new CaError('subject-not-allowed', 'the subject has no OU (the account name)');
@@ -220,17 +185,34 @@ function checkSubject(asn: CertificationRequest): { values: Record<SubjectAttrib
   if (values.C !== undefined && !/^[A-Za-z]{2}$/.test(values.C)) {
     throw new CaError('subject-not-allowed', 'C must be a two-letter country code');
   }
-  return { values: values as Record<SubjectAttribute, string>, display: parts.join(', ') };
+  return { values: values as Record<SubjectAttribute, string>, display: display.join(', ') };
 }
 
 function escapeRdnValue(value: string): string {
   return value.replace(/([,+"\\<>;=])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
 }
 
-async function verifyProofOfPossession(der: Buffer, crypto: Crypto): Promise<void> {
+const DIGESTS: Record<string, string> = {
+  [OID.sha256WithRSA]: 'sha256',
+  [OID.sha384WithRSA]: 'sha384',
+  [OID.sha512WithRSA]: 'sha512',
+  [OID.ecdsaWithSHA256]: 'sha256',
+  [OID.ecdsaWithSHA384]: 'sha384',
+  [OID.ecdsaWithSHA512]: 'sha512',
+};
+
+/** Proof of possession: the CSR's signature over its CertificationRequestInfo, with its own key. */
+async function verifyProofOfPossession(der: Buffer, parts: CsrParts, crypto: Crypto): Promise<void> {
   let ok = false;
   try {
-    ok = await new Pkcs10CertificateRequest(new Uint8Array(der)).verify(crypto);
+    const digest = DIGESTS[parts.signatureAlgorithm];
+    if (digest) {
+      const key = createPublicKey({ key: parts.spkiDer, format: 'der', type: 'spki' });
+      ok = nodeVerify(digest, parts.infoDer, { key, dsaEncoding: 'der' }, parts.signature);
+    } else {
+      // RSASSA-PSS: its parameters are read by @peculiar/x509 through WebCrypto.
+      ok = await new Pkcs10CertificateRequest(new Uint8Array(der)).verify(crypto);
+    }
   } catch (cause) {
     throw new CaError('csr-signature-invalid', "the CSR's signature could not be verified with its public key", { cause });
   }
