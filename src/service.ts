@@ -112,7 +112,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       signing,
       logger,
       trustProxy: config.TRUST_PROXY,
-      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: crl.current() !== null }) },
+      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
     return {
       app,

@@ -2,7 +2,8 @@ import { sign as nodeSign, type KeyObject } from 'node:crypto';
 import { Name, PublicKey, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
 import type { CertificateRequestInfo } from './csr-policy';
 import type { IssuanceProfile, Validity } from './issuance-profile';
-import { NULL, objectIdentifier, sequence } from './der';
+import { CertificateTemplate } from './certificate-template';
+import { bitString, NULL, objectIdentifier, sequence } from './der';
 import { OID } from './oids';
 import { encodePem } from './pem';
 
@@ -65,7 +66,17 @@ export class CertificateAuthority {
     return this.certificate.notAfter;
   }
 
-  /** Issues a client certificate from a checked request under the profile. */
+  /** The pre-encoded issuance profile for this CA (build once, reuse for every certificate). */
+  template(profile: IssuanceProfile): CertificateTemplate {
+    return new CertificateTemplate({ issuerDer: this.issuerDer, signatureAlgorithmDer: this.signatureAlgorithmDer, keyId: this.keyId }, profile);
+  }
+
+  /** The CA's subject Name, DER, as its certificate encodes it. */
+  get issuerDer(): Uint8Array {
+    return new Uint8Array(this.certificate.subjectName.toArrayBuffer());
+  }
+
+  /** The reference path: issues through @peculiar/x509's X509CertificateGenerator. */
   async issue(params: IssueParams, profile: IssuanceProfile): Promise<X509Certificate> {
     const { request, serialNumber, validity } = params;
     return X509CertificateGenerator.create(
@@ -82,6 +93,19 @@ export class CertificateAuthority {
       },
       this.crypto,
     );
+  }
+
+  /** The fast path: assembles the TBSCertificate from the pre-encoded template and signs it natively. */
+  issueFromTemplate(params: IssueParams, template: CertificateTemplate): { der: Buffer; pem: string } {
+    const tbs = template.tbs({
+      serialNumber: params.serialNumber,
+      validity: params.validity,
+      subjectDer: params.request.subjectDer,
+      spkiDer: params.request.spkiDer,
+      keyType: params.request.keyType,
+    });
+    const der = sequence(tbs, this.signatureAlgorithmDer, bitString(this.signTbs(tbs)));
+    return { der, pem: encodePem('CERTIFICATE', der) };
   }
 
   /** Signs to-be-signed DER (a TBSCertList, a TBSCertificate) with the CA key; the X.509 signature value. */

@@ -1,4 +1,5 @@
 import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { CertificateTemplate } from '../domain/certificate-template';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { checkCertificateRequest, csrDerFromBody } from '../domain/csr-policy';
@@ -23,7 +24,11 @@ export interface SigningServiceDeps {
 
 /** Read → check policy → authorize → sign → record (ledger first) → return. */
 export class SigningService {
-  constructor(private readonly deps: SigningServiceDeps) {}
+  private readonly template: CertificateTemplate;
+
+  constructor(private readonly deps: SigningServiceDeps) {
+    this.template = deps.ca.template(deps.profile);
+  }
 
   async sign(principal: Principal, body: Uint8Array): Promise<IssuedCertificate> {
     const { ca, profile, ledger, clock, serials, crypto } = this.deps;
@@ -37,7 +42,7 @@ export class SigningService {
       throw new CaError('not-ready', 'the CA certificate has expired; no certificate can be issued');
     }
     const serialNumber = serials.next();
-    const certificate = await ca.issue({ request, serialNumber, validity }, profile);
+    const certificate = ca.issueFromTemplate({ request, serialNumber, validity }, this.template);
     const issued: IssuedCertificate = {
       serialNumber: serialToHex(serialNumber),
       account: request.account,
@@ -47,7 +52,7 @@ export class SigningService {
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
       issuerKeyId: ca.keyId,
-      pem: certificate.toString('pem') + '\n',
+      pem: certificate.pem,
       issuedAt: now,
       requestedBy: principal.appKey,
       revocation: null,

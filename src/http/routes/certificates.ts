@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { CaError } from '../../domain/errors';
+import { parseRevocationReason } from '../../domain/revocation-reasons';
 import type { CertificateService } from '../../services/certificate-service';
 import type { KeyService } from '../../services/key-service';
 import { principalOf, requirePermission } from '../auth';
@@ -27,7 +28,7 @@ export function certificatesRouter(deps: { keys: KeyService; certificates: Certi
     const format = req.accepts(['application/json', 'application/x-pem-file', 'text/plain']);
     if (!format) throw new CaError('not-acceptable', 'this resource is available as application/json or PEM');
     const cert = await certificates.get(principalOf(res), String(req.params.serialNumber));
-    res.set('Cache-Control', 'no-store');
+    res.set('Cache-Control', 'no-store').vary('Accept');
     if (format === 'application/json') {
       res.json({ ...certificateView(cert), certificate: cert.pem });
       return;
@@ -43,7 +44,7 @@ export function certificatesRouter(deps: { keys: KeyService; certificates: Certi
     async (req, res) => {
       const fromQuery = parseInput(revokeQuerySchema, req.query, 'query').reason;
       const fromBody = hasBody(req) ? parseInput(revokeBodySchema, req.body, 'body').reason : undefined;
-      if (fromQuery !== undefined && fromBody !== undefined && String(fromQuery) !== String(fromBody)) {
+      if (fromQuery !== undefined && fromBody !== undefined && parseRevocationReason(fromQuery) !== parseRevocationReason(fromBody)) {
         throw new CaError('invalid-request', 'the reason is given twice (query and body) with different values');
       }
       const cert = await certificates.revoke(principalOf(res), String(req.params.serialNumber), fromBody ?? fromQuery);

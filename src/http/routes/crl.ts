@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { CaError } from '../../domain/errors';
 import type { Clock } from '../../domain/clock';
 import type { CrlPublisher } from '../../services/crl-publisher';
@@ -6,7 +6,9 @@ import type { CrlPublisher } from '../../services/crl-publisher';
 /** GET /crl (DER) and /crl.pem: served from memory, with validators; no database query per request. */
 export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeSeconds: number }): Router {
   const router = Router();
-  const send = (res: Response, ifNoneMatch: string | undefined, pem: boolean) => {
+  const send = (req: Request, res: Response, pem: boolean) => {
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifModifiedSince = req.headers['if-modified-since'];
     const crl = deps.publisher.current();
     if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
     const etag = pem ? crl.etag.replace(/"$/, '-pem"') : crl.etag;
@@ -18,14 +20,17 @@ export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeS
       Expires: crl.nextUpdate.toUTCString(),
       'Cache-Control': `public, max-age=${maxAge}, must-revalidate`,
     });
-    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) {
+    const matches = ifNoneMatch
+      ? ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')
+      : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= crl.thisUpdate.getTime();
+    if (matches) {
       res.status(304).end();
       return;
     }
     if (pem) res.type('application/x-pem-file').send(crl.pem);
     else res.type('application/pkix-crl').send(crl.der);
   };
-  router.get('/crl', (req, res) => send(res, req.headers['if-none-match'], false));
-  router.get('/crl.pem', (req, res) => send(res, req.headers['if-none-match'], true));
+  router.get('/crl', (req, res) => send(req, res, false));
+  router.get('/crl.pem', (req, res) => send(req, res, true));
   return router;
 }

@@ -20,7 +20,7 @@ export function signRouter(deps: { keys: KeyService; signing: SigningService; ch
       const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/json']);
       if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain or application/x-pem-file (PEM), or application/json');
       const issued = await deps.signing.sign(principalOf(res), bodyBytes(req));
-      res.location(`/private-certificates/${issued.serialNumber}`);
+      res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
       if (format === 'application/json') {
         res.json({
           serialNumber: issued.serialNumber,
