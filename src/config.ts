@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** Environment variables, parsed once at start. A bad value stops the start naming the variable. */
@@ -32,8 +33,14 @@ export const configSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')
       .optional(),
     DATABASE_POOL_SIZE: positiveInt(10),
+    WORKERS: z
+      .union([z.literal('auto'), z.string().regex(/^\d{1,3}$/, 'a number of processes or "auto"')])
+      .default('1')
+      .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism()) : Number(v)))
+      .pipe(z.number().int().min(1).max(64)),
     MTLS_CA_BOOTSTRAP_APP_KEY: z.string().regex(/^[A-Za-z0-9._-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 . _ -').optional(),
     MTLS_CA_BOOTSTRAP_APP_TOKEN: z.string().min(32, 'must be at least 32 characters (128 bits or more)').max(256).optional(),
+    API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     API_TOKEN_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
     CA_CERT_FILE: z.string().min(1).optional(),
     CA_KEY_FILE: z.string().min(1).optional(),
@@ -68,6 +75,9 @@ export const configSchema = z
     }
     if (env.CA_CHAIN_FILE && !env.CA_CERT_FILE) {
       ctx.addIssue({ code: 'custom', path: ['CA_CHAIN_FILE'], message: 'CA_CHAIN_FILE needs CA_CERT_FILE and CA_KEY_FILE' });
+    }
+    if (env.WORKERS > 1 && !env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['WORKERS'], message: 'more than one worker needs DATABASE_URL (the embedded database is single-process)' });
     }
     if (env.CRL_REFRESH_INTERVAL !== undefined && env.CRL_REFRESH_INTERVAL >= env.CRL_VALIDITY) {
       ctx.addIssue({ code: 'custom', path: ['CRL_REFRESH_INTERVAL'], message: 'must be shorter than CRL_VALIDITY' });

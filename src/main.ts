@@ -1,29 +1,72 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
+import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
-import { startService } from './service';
+import { startService, type Service } from './service';
 
-/** `mtls-ca serve`: parse config, wire dependencies, listen, stop cleanly on SIGTERM/SIGINT. */
+/**
+ * `mtls-ca serve`: parse config, wire dependencies, listen, stop cleanly on SIGTERM/SIGINT.
+ * With WORKERS > 1 (PostgreSQL only) the primary prepares the CA, migrations and the first admin key
+ * once, then forks that many workers that share the port; each is a full replica.
+ */
 export async function serve(config: Config = loadConfig()): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
-  logger.info(
-    { database: config.DATABASE_URL ? redactUrl(config.DATABASE_URL) : `embedded (${config.MTLS_CA_DATA_DIR})`, publicBaseUrl: config.PUBLIC_BASE_URL },
-    'starting mtls-ca',
+  if (config.WORKERS > 1 && cluster.isPrimary) return runPrimary(config, logger);
+  return runServer(config, cluster.isWorker ? logger.child({ worker: cluster.worker?.id }) : logger);
+}
+
+function announceBootstrapKey(service: Service, config: Config): void {
+  if (!service.bootstrapKey || config.MTLS_CA_BOOTSTRAP_APP_KEY) return;
+  process.stdout.write(
+    [
+      '',
+      '  mtls-ca created the first admin API key. It is shown only now; keep it safe:',
+      '',
+      `    export ADMIN_KEY=${service.bootstrapKey.appKey}`,
+      `    export ADMIN_TOKEN=${service.bootstrapKey.appToken}`,
+      '',
+    ].join('\n') + '\n',
   );
+}
+
+function describeDatabase(config: Config): string {
+  return config.DATABASE_URL ? redactUrl(config.DATABASE_URL) : `embedded (${config.MTLS_CA_DATA_DIR})`;
+}
+
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  logger.info({ database: describeDatabase(config), workers: config.WORKERS }, 'starting mtls-ca');
+  const prepared = await startService(config, logger);
+  announceBootstrapKey(prepared, config);
+  await prepared.close();
+
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < config.WORKERS; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ worker: worker.id, code, signal }, 'a worker died; starting another');
+    setTimeout(fork, 500);
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down workers');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 15_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function runServer(config: Config, logger: Logger): Promise<void> {
+  if (!cluster.isWorker) logger.info({ database: describeDatabase(config), publicBaseUrl: config.PUBLIC_BASE_URL }, 'starting mtls-ca');
   const service = await startService(config, logger);
-  if (service.bootstrapKey && !config.MTLS_CA_BOOTSTRAP_APP_KEY) {
-    process.stdout.write(
-      [
-        '',
-        '  mtls-ca created the first admin API key. It is shown only now; keep it safe:',
-        '',
-        `    export ADMIN_KEY=${service.bootstrapKey.appKey}`,
-        `    export ADMIN_TOKEN=${service.bootstrapKey.appToken}`,
-        '',
-      ].join('\n') + '\n',
-    );
-  }
+  announceBootstrapKey(service, config);
   const server: Server = service.app.listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

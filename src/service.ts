@@ -72,7 +72,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
     const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
-    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock);
+    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, config.API_KEY_CACHE_MS);
     const bootstrapPair =
       config.MTLS_CA_BOOTSTRAP_APP_KEY && config.MTLS_CA_BOOTSTRAP_APP_TOKEN
         ? { appKey: config.MTLS_CA_BOOTSTRAP_APP_KEY, appToken: config.MTLS_CA_BOOTSTRAP_APP_TOKEN }

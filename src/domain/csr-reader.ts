@@ -108,15 +108,23 @@ export function decodeDirectoryString(tag: number, value: Buffer): string | null
   }
 }
 
-/** The modulus length in bits of an RSAPublicKey (SEQUENCE { modulus, publicExponent }). */
-export function rsaModulusBits(publicKeyBits: Buffer): number {
+/** RSAPublicKey ::= SEQUENCE { modulus, publicExponent }: both as unsigned big-endian bytes. */
+export function rsaPublicKey(publicKeyBits: Buffer): { n: Buffer; e: Buffer; bits: number } {
   const seq = expect(readTlv(publicKeyBits, 0), 0x30, 'RSAPublicKey');
   if (seq.end !== publicKeyBits.length) throw new DerError('malformed RSAPublicKey');
-  const [modulus, exponent] = children(publicKeyBits, seq);
-  expect(exponent, 0x02, 'RSA public exponent');
-  const n = content(publicKeyBits, expect(modulus, 0x02, 'RSA modulus'));
-  let start = 0;
-  while (start < n.length && n[start] === 0) start++;
-  if (start === n.length) return 0;
-  return (n.length - start - 1) * 8 + (32 - Math.clz32(n[start]));
+  const [modulus, exponent, extra] = children(publicKeyBits, seq);
+  if (extra) throw new DerError('malformed RSAPublicKey');
+  const strip = (b: Buffer) => {
+    let start = 0;
+    while (start < b.length - 1 && b[start] === 0) start++;
+    return b.subarray(start);
+  };
+  const n = strip(content(publicKeyBits, expect(modulus, 0x02, 'RSA modulus')));
+  const e = strip(content(publicKeyBits, expect(exponent, 0x02, 'RSA public exponent')));
+  const bits = n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]));
+  return { n, e, bits };
+}
+
+export function rsaModulusBits(publicKeyBits: Buffer): number {
+  return rsaPublicKey(publicKeyBits).bits;
 }

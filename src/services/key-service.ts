@@ -26,15 +26,32 @@ export function summary(key: ApiKey): ApiKeySummary {
 }
 
 export class KeyService {
+  /** Recently read keys (also unknown ones, as null), so a busy client does not cost a query per request. */
+  private readonly cache = new Map<string, { key: ApiKey | null; until: number }>();
+
   constructor(
     private readonly store: ApiKeyStore,
     private readonly hasher: TokenHasher,
     private readonly clock: Clock,
+    /** How long a key read from the ledger is trusted; a key disabled on another replica stops working after at most this. */
+    private readonly cacheMs = 1000,
   ) {}
+
+  private async lookup(appKey: string): Promise<ApiKey | null> {
+    const now = Date.now();
+    const hit = this.cache.get(appKey);
+    if (hit && hit.until > now) return hit.key;
+    const key = await this.store.find(appKey);
+    if (this.cacheMs > 0) {
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(appKey, { key, until: now + this.cacheMs });
+    }
+    return key;
+  }
 
   /** Authenticates a key pair. Unknown key and wrong token fail identically (and take the same work). */
   async authenticate(appKey: string, appToken: string): Promise<Principal> {
-    const key = await this.store.find(appKey);
+    const key = await this.lookup(appKey);
     const ok = this.hasher.verify(appToken, key?.tokenHash ?? null);
     if (!key || !ok || key.disabledAt) {
       throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
@@ -61,6 +78,7 @@ export class KeyService {
       disabledAt: null,
     };
     await this.store.create(key);
+    this.cache.delete(key.appKey);
     return { ...summary(key), appToken };
   }
 
@@ -86,6 +104,7 @@ export class KeyService {
   async disable(appKey: string, by?: Principal): Promise<ApiKeySummary> {
     if (by && by.appKey === appKey) throw new CaError('conflict', 'a key cannot disable itself; use another admin key');
     const key = await this.store.disable(appKey, this.clock.now());
+    this.cache.delete(appKey);
     if (!key) throw new CaError('not-found', `no API key ${appKey}`);
     return summary(key);
   }

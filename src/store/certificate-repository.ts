@@ -1,6 +1,7 @@
 import type { CertificateStatus, IssuedCertificate, Revocation } from '../domain/certificate';
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
+import { GroupCommitter } from './group-commit';
 import { ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
 import type { SqlRunner } from './sql';
@@ -46,14 +47,45 @@ function toRow(cert: IssuedCertificate): CertificateRow {
 
 /** The certificate ledger: every issued certificate, its revocation, and the queries over them. */
 export class CertificateRepository {
+  private readonly committer: GroupCommitter<IssuedCertificate>;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sql: SqlRunner,
-  ) {}
+    options: { maxInFlight?: number } = {},
+  ) {
+    this.committer = new GroupCommitter<IssuedCertificate>(
+      (rows) => this.insertMany(rows),
+      async (row) => {
+        await this.prisma.certificate.create({ data: toRow(row) });
+      },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 4 },
+    );
+  }
 
-  /** Commits one issued certificate. Resolves only after the row is durable. */
+  /**
+   * Commits one issued certificate; resolves only after the row is durable. Concurrent inserts are
+   * grouped into one multi-row statement and one commit (group commit).
+   */
   async insert(cert: IssuedCertificate): Promise<void> {
-    await ledgerCall('recording the certificate', () => this.prisma.certificate.create({ data: toRow(cert) }));
+    await ledgerCall('recording the certificate', () => this.committer.submit(cert));
+  }
+
+  /** One INSERT of many rows (arrays unnested server-side: 14 parameters whatever the batch size). */
+  private async insertMany(certs: IssuedCertificate[]): Promise<void> {
+    const rows = certs.map(toRow);
+    const col = <K extends keyof CertificateRow>(k: K) => rows.map((r) => r[k]);
+    await this.sql.query(
+      `INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
+         issuer_key_id, pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+         $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::smallint[], $14::text[])`,
+      [
+        col('serialNumber'), col('account'), col('commonName'), col('subject'), col('publicKeySha256'),
+        col('notBefore'), col('notAfter'), col('issuerKeyId'), col('pem'), col('issuedAt'), col('requestedBy'),
+        col('revokedAt'), col('revocationReason'), col('revokedBy'),
+      ],
+    );
   }
 
   async findBySerial(serialNumber: string): Promise<IssuedCertificate | null> {
