@@ -44,15 +44,16 @@ export function createApp(deps: AppDeps): Express {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    const started = process.hrtime.bigint();
-    const log = deps.logger.child({ requestId: id });
-    (req as unknown as { log: Logger }).log = log;
-    res.on('finish', () => {
-      log.info(
-        { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ip: req.ip },
-        'request',
-      );
-    });
+    res.locals.requestId = id;
+    if (deps.logger.isLevelEnabled('info')) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        deps.logger.info(
+          { requestId: id, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ip: req.ip },
+          'request',
+        );
+      });
+    }
     next();
   });
 
