@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../domain/certificate-authority';
 import type { Clock } from '../domain/clock';
-import { buildCrl, CrlEntryWriter } from '../domain/crl-builder';
+import { buildCrl, crlEntries } from '../domain/crl-builder';
 import { encodePem } from '../domain/pem';
 import type { CrlBuildContext, StoredCrl } from '../store/crl-repository';
 
@@ -119,32 +119,45 @@ export class CrlPublisher {
       const now = clock.now();
       const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
       const nextUpdate = new Date(thisUpdate.getTime() + params.validityMs);
-      const crlNumber = (ctx.previous?.crlNumber ?? 0n) + 1n;
-      // An expired certificate stays listed until one CRL issued after its expiry, then drops off.
-      const cutoff = ctx.previous && ctx.previous.thisUpdate < thisUpdate ? ctx.previous.thisUpdate : thisUpdate;
-      const writer = new CrlEntryWriter();
-      await ctx.streamRevoked(cutoff, (rows) => {
-        for (const r of rows) writer.append(r.serial_number, Number(r.revoked_ms), r.revocation_reason);
-      });
+      const previous = ctx.previous;
+      const crlNumber = (previous?.crlNumber ?? 0n) + 1n;
+      const full = !previous || !previous.fullBuildAt || thisUpdate.getTime() - previous.fullBuildAt.getTime() >= params.refreshMs;
+      let entries: Buffer;
+      let count: number;
+      let lastRevocationSeq: bigint;
+      let fullBuildAt: Date;
+      if (full) {
+        // An expired certificate stays listed until one CRL issued after its expiry, then drops off.
+        const cutoff = previous && previous.thisUpdate < thisUpdate ? previous.thisUpdate : thisUpdate;
+        const all = await ctx.allEntries(cutoff);
+        [entries, count, lastRevocationSeq, fullBuildAt] = [all.der, all.count, all.lastRevocationSeq, thisUpdate];
+      } else {
+        // Append the revocations made since the stored CRL to its entries, and sign again.
+        const mine = this.published && this.published.crlNumber === previous.crlNumber ? this.published.der : null;
+        const base = mine ?? (await ctx.previousDer());
+        const added = await ctx.entriesSince(previous.lastRevocationSeq, thisUpdate);
+        entries = added.count > 0 ? Buffer.concat([base ? crlEntries(base) : Buffer.alloc(0), added.der]) : base ? crlEntries(base) : Buffer.alloc(0);
+        [count, lastRevocationSeq, fullBuildAt] = [previous.entries + added.count, added.lastRevocationSeq, previous.fullBuildAt!];
+      }
       const der = buildCrl(
         {
-          issuerDer: new Uint8Array(ca.certificate.subjectName.toArrayBuffer()),
+          issuerDer: ca.issuerDer,
           signatureAlgorithmDer: ca.signatureAlgorithmDer,
           authorityKeyId: ca.keyId,
           crlNumber,
           thisUpdate,
           nextUpdate,
-          entries: writer.bytes(),
+          entries,
         },
         (tbs) => ca.signTbs(tbs),
       );
-      const stored = { crlNumber, thisUpdate, nextUpdate, entries: writer.entries, der };
+      const stored = { crlNumber, thisUpdate, nextUpdate, entries: count, der, lastRevocationSeq, fullBuildAt };
       await ctx.save(stored);
-      return stored;
+      return { ...stored, full };
     });
     this.publish({ ...result, issuerKeyId: ca.keyId });
     logger.info(
-      { crlNumber: result.crlNumber.toString(), entries: result.entries, bytes: result.der.length, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+      { crlNumber: result.crlNumber.toString(), full: result.full, entries: result.entries, bytes: result.der.length, ms: Number(process.hrtime.bigint() - started) / 1e6 },
       'published a new CRL',
     );
   }

@@ -4,7 +4,8 @@ import type { Certificate as CertificateRow } from '../generated/prisma/client';
 import { GroupCommitter } from './group-commit';
 import { ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
-import type { SqlRunner } from './sql';
+import { CRL_LOCK_KEY } from './crl-repository';
+import type { SqlDatabase } from './sql';
 
 export function toIssuedCertificate(row: CertificateRow): IssuedCertificate {
   return {
@@ -42,6 +43,7 @@ function toRow(cert: IssuedCertificate): CertificateRow {
     revokedAt: cert.revocation?.revokedAt ?? null,
     revocationReason: cert.revocation ? reasonCode(cert.revocation.reason) : null,
     revokedBy: cert.revocation?.revokedBy ?? null,
+    revocationSeq: null,
   };
 }
 
@@ -51,7 +53,7 @@ export class CertificateRepository {
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly sql: SqlRunner,
+    private readonly sql: SqlDatabase,
     options: { maxInFlight?: number } = {},
   ) {
     this.committer = new GroupCommitter<IssuedCertificate>(
@@ -103,12 +105,19 @@ export class CertificateRepository {
    */
   async revoke(serialNumber: string, revocation: Revocation): Promise<{ certificate: IssuedCertificate; changed: boolean } | null> {
     return ledgerCall('recording the revocation', async () => {
-      const updated = await this.prisma.certificate.updateMany({
-        where: { serialNumber, revokedAt: null },
-        data: { revokedAt: revocation.revokedAt, revocationReason: reasonCode(revocation.reason), revokedBy: revocation.revokedBy },
+      // Shared CRL lock: many revocations at once, but none while a CRL build reads (see CrlRepository).
+      const changed = await this.sql.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [CRL_LOCK_KEY]);
+        const rows = await tx.query(
+          `UPDATE certificates SET revoked_at = $2, revocation_reason = $3, revoked_by = $4,
+             revocation_seq = nextval('certificates_revocation_seq')
+           WHERE serial_number = $1 AND revoked_at IS NULL RETURNING serial_number`,
+          [serialNumber, revocation.revokedAt, reasonCode(revocation.reason), revocation.revokedBy],
+        );
+        return rows.length === 1;
       });
       const row = await this.prisma.certificate.findUnique({ where: { serialNumber } });
-      return row ? { certificate: toIssuedCertificate(row), changed: updated.count === 1 } : null;
+      return row ? { certificate: toIssuedCertificate(row), changed } : null;
     });
   }
 
@@ -193,5 +202,6 @@ function fromRawRow(r: RawCertificateRow): IssuedCertificate {
     revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
     revocationReason: r.revocation_reason,
     revokedBy: r.revoked_by,
+    revocationSeq: null,
   });
 }

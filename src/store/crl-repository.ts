@@ -10,25 +10,53 @@ export interface StoredCrl {
   readonly nextUpdate: Date;
   readonly entries: number;
   readonly der: Buffer;
+  /** The highest revocation sequence number the CRL reflects. */
+  readonly lastRevocationSeq: bigint;
+  /** When the entry list was last read whole from the ledger (expired entries drop off then). */
+  readonly fullBuildAt: Date | null;
 }
 
-export interface RevokedEntryRow {
-  serial_number: string;
-  revoked_ms: string | number;
-  revocation_reason: number;
+/** revokedCertificates entries, DER-encoded, concatenated. */
+export interface EncodedEntries {
+  readonly der: Buffer;
+  readonly count: number;
+  readonly lastRevocationSeq: bigint;
 }
 
 /** What a CRL build may do while it holds the build lock. */
 export interface CrlBuildContext {
   /** The CRL stored before this build (null on the first build for this CA key). */
-  readonly previous: { crlNumber: bigint; thisUpdate: Date } | null;
-  /** Streams revoked certificates that are unexpired at `notAfterAfter`, in serial order, in batches. */
-  streamRevoked(notAfterAfter: Date, onBatch: (rows: RevokedEntryRow[]) => void, batchSize?: number): Promise<void>;
-  /** Stores the new CRL under the next CRL number. */
+  readonly previous: Omit<StoredCrl, 'der' | 'issuerKeyId'> | null;
+  /** Every revoked certificate unexpired at `notAfterAfter`. */
+  allEntries(notAfterAfter: Date): Promise<EncodedEntries>;
+  /** Revocations made after `seq`, of certificates unexpired at `notAfterAfter`. */
+  entriesSince(seq: bigint, notAfterAfter: Date): Promise<EncodedEntries>;
+  /** The stored CRL's DER (to append to when this process does not hold it already). */
+  previousDer(): Promise<Buffer | null>;
+  /** Stores the new CRL. */
   save(crl: Omit<StoredCrl, 'issuerKeyId'>): Promise<void>;
 }
 
-const BUILD_LOCK_KEY = 7_270_381_157;
+/** Builders take it exclusively; revocations take it shared, so no revocation is in flight during a build. */
+export const CRL_LOCK_KEY = 7_270_381_157;
+
+/**
+ * One revokedCertificates entry, encoded by the database:
+ *   SEQUENCE { INTEGER serial, Time revocationDate [, Extensions { reasonCode }] }
+ * UTCTime through 2049, GeneralizedTime after; the reasonCode extension is left out for unspecified (0).
+ * Encoding in SQL keeps a million rows from ever becoming JavaScript objects.
+ */
+const ENTRY_SQL = `
+  '\\x30'::bytea
+  || set_byte('\\x00'::bytea, 0, 2 + length(serial_number) / 2
+       + CASE WHEN revoked_at < '2050-01-01Z' THEN 15 ELSE 17 END
+       + CASE WHEN revocation_reason = 0 THEN 0 ELSE 14 END)
+  || '\\x02'::bytea || set_byte('\\x00'::bytea, 0, length(serial_number) / 2) || decode(serial_number, 'hex')
+  || CASE WHEN revoked_at < '2050-01-01Z'
+       THEN '\\x170d'::bytea || convert_to(to_char(revoked_at AT TIME ZONE 'UTC', 'YYMMDDHH24MISS"Z"'), 'UTF8')
+       ELSE '\\x180f'::bytea || convert_to(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS"Z"'), 'UTF8') END
+  || CASE WHEN revocation_reason = 0 THEN ''::bytea
+       ELSE '\\x300c300a0603551d1504030a01'::bytea || set_byte('\\x00'::bytea, 0, revocation_reason) END`;
 
 export class CrlRepository {
   constructor(
@@ -38,7 +66,18 @@ export class CrlRepository {
 
   async current(issuerKeyId: string): Promise<StoredCrl | null> {
     const row = await ledgerCall('reading the CRL', () => this.prisma.crl.findUnique({ where: { issuerKeyId } }));
-    return row ? { ...row, der: Buffer.from(row.der) } : null;
+    return row
+      ? {
+          issuerKeyId: row.issuerKeyId,
+          crlNumber: row.crlNumber,
+          thisUpdate: row.thisUpdate,
+          nextUpdate: row.nextUpdate,
+          entries: row.entries,
+          der: Buffer.from(row.der),
+          lastRevocationSeq: row.lastRevocationSeq,
+          fullBuildAt: row.fullBuildAt,
+        }
+      : null;
   }
 
   /** Just the number of the newest CRL: what replicas poll. */
@@ -48,29 +87,52 @@ export class CrlRepository {
   }
 
   /**
-   * Runs one CRL build in a transaction under an advisory lock: one builder at a time across
-   * replicas, and the CRL number taken from the database inside the lock, so it strictly increases.
+   * Runs one CRL build in a transaction under the exclusive advisory lock: one builder at a time across
+   * replicas, no revocation in flight, and the CRL number taken from the database inside the lock.
    */
   async build<T>(issuerKeyId: string, fn: (ctx: CrlBuildContext) => Promise<T>): Promise<T> {
     return ledgerCall('building the CRL', () =>
       this.sql.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock($1)', [BUILD_LOCK_KEY]);
-        const prev = await tx.query<{ crl_number: string; this_update: Date }>(
-          'SELECT crl_number::text AS crl_number, this_update FROM crls WHERE issuer_key_id = $1',
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [CRL_LOCK_KEY]);
+        const prev = await tx.query<{ crl_number: string; this_update: Date; next_update: Date; entries: number; last_seq: string; full_build_at: Date | null }>(
+          `SELECT crl_number::text AS crl_number, this_update, next_update, entries, last_revocation_seq::text AS last_seq, full_build_at
+             FROM crls WHERE issuer_key_id = $1`,
           [issuerKeyId],
         );
-        const previous = prev.length ? { crlNumber: BigInt(prev[0].crl_number), thisUpdate: new Date(prev[0].this_update) } : null;
+        const previous = prev.length
+          ? {
+              crlNumber: BigInt(prev[0].crl_number),
+              thisUpdate: new Date(prev[0].this_update),
+              nextUpdate: new Date(prev[0].next_update),
+              entries: prev[0].entries,
+              lastRevocationSeq: BigInt(prev[0].last_seq),
+              fullBuildAt: prev[0].full_build_at ? new Date(prev[0].full_build_at) : null,
+            }
+          : null;
         return fn({
           previous,
-          streamRevoked: (after, onBatch, batchSize) => streamRevoked(tx, after, onBatch, batchSize),
+          allEntries: async (after) => {
+            const [last] = await tx.query<{ seq: string }>('SELECT coalesce(max(revocation_seq), 0)::text AS seq FROM certificates');
+            return { ...(await encodedEntries(tx, 'revoked_at IS NOT NULL AND not_after > $1', [after])), lastRevocationSeq: BigInt(last.seq) };
+          },
+          entriesSince: async (seq, after) => {
+            const [last] = await tx.query<{ seq: string }>('SELECT coalesce(max(revocation_seq), 0)::text AS seq FROM certificates');
+            const encoded = await encodedEntries(tx, 'revocation_seq > $1 AND not_after > $2', [seq.toString(), after]);
+            return { ...encoded, lastRevocationSeq: BigInt(last.seq) };
+          },
+          previousDer: async () => {
+            const rows = await tx.query<{ der: Uint8Array }>('SELECT der FROM crls WHERE issuer_key_id = $1', [issuerKeyId]);
+            return rows.length ? Buffer.from(rows[0].der) : null;
+          },
           save: async (crl) => {
             await tx.query(
-              `INSERT INTO crls (issuer_key_id, crl_number, this_update, next_update, entries, der, built_at)
-               VALUES ($1, $2, $3, $4, $5, $6, now())
+              `INSERT INTO crls (issuer_key_id, crl_number, this_update, next_update, entries, der, built_at, last_revocation_seq, full_build_at)
+               VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)
                ON CONFLICT (issuer_key_id) DO UPDATE SET crl_number = EXCLUDED.crl_number, this_update = EXCLUDED.this_update,
-                 next_update = EXCLUDED.next_update, entries = EXCLUDED.entries, der = EXCLUDED.der, built_at = EXCLUDED.built_at
+                 next_update = EXCLUDED.next_update, entries = EXCLUDED.entries, der = EXCLUDED.der, built_at = EXCLUDED.built_at,
+                 last_revocation_seq = EXCLUDED.last_revocation_seq, full_build_at = EXCLUDED.full_build_at
                WHERE crls.crl_number < EXCLUDED.crl_number`,
-              [issuerKeyId, crl.crlNumber.toString(), crl.thisUpdate, crl.nextUpdate, crl.entries, crl.der],
+              [issuerKeyId, crl.crlNumber.toString(), crl.thisUpdate, crl.nextUpdate, crl.entries, crl.der, crl.lastRevocationSeq.toString(), crl.fullBuildAt],
             );
           },
         });
@@ -79,21 +141,10 @@ export class CrlRepository {
   }
 }
 
-async function streamRevoked(tx: SqlRunner, after: Date, onBatch: (rows: RevokedEntryRow[]) => void, batchSize = 50_000): Promise<void> {
-  let last = '';
-  for (;;) {
-    // Keyset over the partial index certificates_revoked_idx; no OFFSET, no ORM objects.
-    const rows = await tx.query<RevokedEntryRow>(
-      `SELECT serial_number, (extract(epoch from revoked_at) * 1000)::bigint AS revoked_ms, revocation_reason
-         FROM certificates
-        WHERE revoked_at IS NOT NULL AND not_after > $1 AND serial_number > $2
-        ORDER BY serial_number
-        LIMIT $3`,
-      [after, last, batchSize],
-    );
-    if (rows.length === 0) return;
-    onBatch(rows);
-    if (rows.length < batchSize) return;
-    last = rows[rows.length - 1].serial_number;
-  }
+async function encodedEntries(tx: SqlRunner, where: string, params: unknown[]): Promise<{ der: Buffer; count: number }> {
+  const [row] = await tx.query<{ der: Uint8Array | null; count: number }>(
+    `SELECT string_agg(${ENTRY_SQL}, ''::bytea) AS der, count(*)::int AS count FROM certificates WHERE ${where}`,
+    params,
+  );
+  return { der: row.der ? Buffer.from(row.der.buffer, row.der.byteOffset, row.der.byteLength) : Buffer.alloc(0), count: row.count };
 }
