@@ -1,9 +1,20 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { SqlDatabase } from './sql';
 
-export const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'prisma', 'migrations');
+/** prisma/migrations of the package, found upwards from this file (src/, dist/ or another build dir). */
+function findMigrationsDir(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'prisma', 'migrations');
+    if (existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error('cannot find prisma/migrations next to the mtls-ca package');
+}
+
+export const MIGRATIONS_DIR = findMigrationsDir();
 
 /** Any fixed 64-bit number: the advisory lock under which replicas migrate one at a time. */
 const MIGRATION_LOCK_KEY = 7_270_381_155;
