@@ -25,6 +25,8 @@ import { adminHeaders, BENCH_ADMIN, cfsslScenario, makeCsr, signingScenario } fr
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REVOKES = Number(process.env.BENCH_REVOKES ?? 100);
 const MILLION = Number(process.env.BENCH_CRL_ENTRIES ?? 1_000_000);
+/** Comma-separated subset: sign, crl (builds, listing, revocation latency, serving). Default: all. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'sign,crl').split(','));
 
 const step = (what: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
 
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
   step(`load generator: ${wrkAvailable() ? 'wrk' : 'autocannon (install wrk for large responses)'}`);
   if (!pg) step(`no PostgreSQL at ${ADMIN_URL}: running the PGlite scenarios only (set MTLS_CA_BENCH_POSTGRES_URL)`);
 
-  if (pg) {
+  if (pg && ONLY.has('sign')) {
     step('signing on PostgreSQL');
     const url = await recreateDatabase('mtlsca_bench_sign');
     const signing = await signingScenario({ dir, csr, postgresUrl: url, port: 18600, seconds: SECONDS, rawRate2: raw2 });
@@ -81,10 +83,12 @@ async function main(): Promise<void> {
     const cfssl = await cfsslScenario({ dir, csr, port: 18602, seconds: SECONDS, ours: (signing.raw as { rate: number }).rate, rawRate2: raw2 });
     if (cfssl) rows.push(cfssl);
   }
-  step('signing on PGlite');
-  rows.push(await signingScenario({ dir, csr, port: 18601, seconds: SECONDS, rawRate2: raw2 }));
+  if (ONLY.has('sign')) {
+    step('signing on PGlite');
+    rows.push(await signingScenario({ dir, csr, port: 18601, seconds: SECONDS, rawRate2: raw2 }));
+  }
 
-  if (pg) {
+  if (pg && ONLY.has('crl')) {
     const caDir = path.join(dir, 'seeded-ca');
     const ca = { CA_CERT_FILE: path.join(caDir, 'ca', 'ca.crt'), CA_KEY_FILE: path.join(caDir, 'ca', 'ca.key') };
     const serverEnv = (url: string, name: string) => ({

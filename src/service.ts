@@ -95,7 +95,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       params: {
         validityMs: config.CRL_VALIDITY,
         refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
-        pollMs: 500,
+        pollMs: 200,
         debounceMs: 50,
         ...overrides.crl,
       },

@@ -1,4 +1,4 @@
-import { sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createSign, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { Name, PublicKey, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
 import type { CertificateRequestInfo } from './csr-policy';
 import type { IssuanceProfile, Validity } from './issuance-profile';
@@ -111,6 +111,13 @@ export class CertificateAuthority {
   /** Signs to-be-signed DER (a TBSCertList, a TBSCertificate) with the CA key; the X.509 signature value. */
   signTbs(tbs: Uint8Array): Buffer {
     return nodeSign(this.digest, tbs, { key: this.keyObject, dsaEncoding: 'der' });
+  }
+
+  /** The same over a TBS given in parts (hashed in order, never joined). */
+  signTbsParts(parts: readonly Uint8Array[]): Buffer {
+    const signer = createSign(this.digest);
+    for (const part of parts) signer.update(part);
+    return signer.sign({ key: this.keyObject, dsaEncoding: 'der' });
   }
 }
 

@@ -1,4 +1,4 @@
-import { bigInteger, children, content, objectIdentifier, octetString, readTlv, sequence, smallInteger, time, tlv } from './der';
+import { bigInteger, children, content, encodeLength, objectIdentifier, octetString, readTlv, sequence, smallInteger, time, tlv } from './der';
 import { OID } from './oids';
 
 /**
@@ -21,24 +21,40 @@ export interface CrlParams {
   readonly entries: Uint8Array;
 }
 
-/** TBSCertList, v2, with the AKI and CRL number extensions. */
-export function encodeTbsCertList(p: CrlParams): Buffer {
+/**
+ * TBSCertList (v2, with the AKI and CRL number extensions) as a list of parts: the entries are not
+ * copied, so a 40 MB list is hashed and written out without intermediate copies.
+ */
+export function tbsCertListParts(p: CrlParams): Buffer[] {
   const aki = sequence(objectIdentifier(OID.authorityKeyIdentifier), octetString(sequence(tlv(0x80, Buffer.from(p.authorityKeyId, 'hex')))));
   const crlNumber = sequence(objectIdentifier(OID.crlNumber), octetString(bigInteger(p.crlNumber)));
-  const parts: Uint8Array[] = [smallInteger(1), p.signatureAlgorithmDer, p.issuerDer, time(p.thisUpdate), time(p.nextUpdate)];
-  if (p.entries.length > 0) parts.push(sequence(p.entries)); // an empty list is omitted, not encoded empty
-  parts.push(tlv(0xa0, sequence(aki, crlNumber)));
-  return sequence(...parts);
+  const head = Buffer.concat([smallInteger(1), p.signatureAlgorithmDer, p.issuerDer, time(p.thisUpdate), time(p.nextUpdate)]);
+  const extensions = tlv(0xa0, sequence(aki, crlNumber));
+  // An empty revokedCertificates list is left out, not encoded empty.
+  const list = p.entries.length > 0 ? [header(0x30, p.entries.length), Buffer.from(p.entries.buffer, p.entries.byteOffset, p.entries.byteLength)] : [];
+  const bodyLength = head.length + list.reduce((n, b) => n + b.length, 0) + extensions.length;
+  return [header(0x30, bodyLength), head, ...list, extensions];
 }
 
-/** CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING } */
-export function assembleCrl(tbs: Uint8Array, signatureAlgorithmDer: Uint8Array, signature: Uint8Array): Buffer {
-  return sequence(tbs, signatureAlgorithmDer, tlv(0x03, Buffer.from([0]), signature));
+/** The DER TBSCertList in one buffer. */
+export function encodeTbsCertList(p: CrlParams): Buffer {
+  return Buffer.concat(tbsCertListParts(p));
 }
 
-export function buildCrl(p: CrlParams, sign: (tbs: Buffer) => Buffer): Buffer {
-  const tbs = encodeTbsCertList(p);
-  return assembleCrl(tbs, p.signatureAlgorithmDer, sign(tbs));
+function header(tag: number, length: number): Buffer {
+  return Buffer.concat([Buffer.from([tag]), encodeLength(length)]);
+}
+
+/**
+ * CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }.
+ * `sign` receives the TBSCertList as parts (hash them in order) and returns the signature value.
+ */
+export function buildCrl(p: CrlParams, sign: (tbsParts: Buffer[]) => Buffer): Buffer {
+  const tbs = tbsCertListParts(p);
+  const signature = tlv(0x03, Buffer.from([0]), sign(tbs));
+  const tbsLength = tbs.reduce((n, b) => n + b.length, 0);
+  const total = tbsLength + p.signatureAlgorithmDer.length + signature.length;
+  return Buffer.concat([header(0x30, total), ...tbs, p.signatureAlgorithmDer, signature], encodeLength(total).length + 1 + total);
 }
 
 /** The concatenated revokedCertificates entries of a DER CRL (empty when it lists none). */

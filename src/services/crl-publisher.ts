@@ -136,7 +136,8 @@ export class CrlPublisher {
         const mine = this.published && this.published.crlNumber === previous.crlNumber ? this.published.der : null;
         const base = mine ?? (await ctx.previousDer());
         const added = await ctx.entriesSince(previous.lastRevocationSeq, thisUpdate);
-        entries = added.count > 0 ? Buffer.concat([base ? crlEntries(base) : Buffer.alloc(0), added.der]) : base ? crlEntries(base) : Buffer.alloc(0);
+        const kept = base ? crlEntries(base) : Buffer.alloc(0);
+        entries = added.count > 0 ? Buffer.concat([kept, added.der]) : kept;
         [count, lastRevocationSeq, fullBuildAt] = [previous.entries + added.count, added.lastRevocationSeq, previous.fullBuildAt!];
       }
       const der = buildCrl(
@@ -149,7 +150,7 @@ export class CrlPublisher {
           nextUpdate,
           entries,
         },
-        (tbs) => ca.signTbs(tbs),
+        (tbs) => ca.signTbsParts(tbs),
       );
       const stored = { crlNumber, thisUpdate, nextUpdate, entries: count, der, lastRevocationSeq, fullBuildAt };
       await ctx.save(stored);

@@ -52,7 +52,7 @@ export async function startTestService(backend: BackendName, options: TestServic
   });
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
-  const service = await startService(config, pino({ level: 'silent' }), { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
+  const service = await startService(config, pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2)), { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
   const http = request(service.app);
   const admin = headersOf(ADMIN);
   const self: TestService = {
