@@ -1,4 +1,4 @@
-import { createSign, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSign, createVerify, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { Name, PublicKey, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
 import type { CertificateRequestInfo } from './csr-policy';
 import type { IssuanceProfile, Validity } from './issuance-profile';
@@ -112,6 +112,19 @@ export class CertificateAuthority {
   signTbs(tbs: Uint8Array): Buffer {
     return nodeSign(this.digest, tbs, { key: this.keyObject, dsaEncoding: 'der' });
   }
+
+  /** Checks a signature of this CA over a TBS given in parts (a CRL rebuilt from the ledger). */
+  verifyTbsParts(parts: readonly Uint8Array[], signature: Uint8Array): boolean {
+    const verifier = createVerify(this.digest);
+    for (const part of parts) verifier.update(part);
+    return verifier.verify({ key: this.publicKey, dsaEncoding: 'der' }, signature);
+  }
+
+  private get publicKey(): KeyObject {
+    return (this.cachedPublicKey ??= createPublicKey(this.keyObject));
+  }
+
+  private cachedPublicKey: KeyObject | undefined;
 
   /** The same over a TBS given in parts (hashed in order, never joined). */
   signTbsParts(parts: readonly Uint8Array[]): Buffer {

@@ -49,12 +49,18 @@ function header(tag: number, length: number): Buffer {
  * CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }.
  * `sign` receives the TBSCertList as parts (hash them in order) and returns the signature value.
  */
-export function buildCrl(p: CrlParams, sign: (tbsParts: Buffer[]) => Buffer): Buffer {
+export function buildCrl(p: CrlParams, sign: (tbsParts: Buffer[]) => Buffer): { der: Buffer; signature: Buffer } {
   const tbs = tbsCertListParts(p);
-  const signature = tlv(0x03, Buffer.from([0]), sign(tbs));
+  const signature = sign(tbs);
+  return { der: assembleCrl(tbs, p.signatureAlgorithmDer, signature), signature };
+}
+
+/** Frames a TBSCertList (as parts) and its signature value into the DER CertificateList. */
+export function assembleCrl(tbs: Buffer[], signatureAlgorithmDer: Uint8Array, signatureValue: Uint8Array): Buffer {
+  const signature = tlv(0x03, Buffer.from([0]), signatureValue);
   const tbsLength = tbs.reduce((n, b) => n + b.length, 0);
-  const total = tbsLength + p.signatureAlgorithmDer.length + signature.length;
-  return Buffer.concat([header(0x30, total), ...tbs, p.signatureAlgorithmDer, signature], encodeLength(total).length + 1 + total);
+  const total = tbsLength + signatureAlgorithmDer.length + signature.length;
+  return Buffer.concat([header(0x30, total), ...tbs, signatureAlgorithmDer, signature], encodeLength(total).length + 1 + total);
 }
 
 /** The concatenated revokedCertificates entries of a DER CRL (empty when it lists none). */

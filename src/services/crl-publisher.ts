@@ -2,21 +2,23 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../domain/certificate-authority';
 import type { Clock } from '../domain/clock';
-import { buildCrl, crlEntries } from '../domain/crl-builder';
+import { assembleCrl, buildCrl, crlEntries, tbsCertListParts, type CrlParams } from '../domain/crl-builder';
 import { encodePem } from '../domain/pem';
-import type { CrlBuildContext, StoredCrl } from '../store/crl-repository';
+import type { CrlBuildContext, CrlHead } from '../store/crl-repository';
 
 /** The narrow part of the ledger the publisher needs. */
 export interface CrlStore {
-  current(issuerKeyId: string): Promise<StoredCrl | null>;
+  head(issuerKeyId: string): Promise<CrlHead | null>;
   currentNumber(issuerKeyId: string): Promise<bigint | null>;
+  baseDer(issuerKeyId: string): Promise<Buffer | null>;
+  entriesBetween(after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }>;
   build<T>(issuerKeyId: string, fn: (ctx: CrlBuildContext) => Promise<T>): Promise<T>;
 }
 
 export interface CrlPublisherParams {
   /** nextUpdate - thisUpdate. */
   readonly validityMs: number;
-  /** Rebuild when the CRL is this old even if nothing changed (well before nextUpdate). */
+  /** Rebuild from scratch when the last full build is this old, even if nothing changed (well before nextUpdate). */
   readonly refreshMs: number;
   /** How often to look for a newer CRL built by another replica, and whether a refresh is due. */
   readonly pollMs: number;
@@ -34,12 +36,28 @@ export interface PublishedCrl {
   readonly etag: string;
 }
 
+/** The last full CRL's entry list, which incremental CRLs extend. */
+interface Base {
+  readonly crlNumber: bigint;
+  readonly lastRevocationSeq: bigint;
+  readonly entries: Buffer;
+  readonly count: number;
+}
+
 /**
- * Keeps the newest signed CRL in memory for serving, rebuilds it after revocations (coalesced) and
- * on a timer, stores it in the database for every replica, and picks up CRLs other replicas built.
+ * Keeps the newest signed CRL in memory for serving; rebuilds it after revocations (coalesced) and
+ * on a timer; shares it with every replica through the database.
+ *
+ * A full build reads every revoked, unexpired certificate and stores the signed DER as the base.
+ * Between full builds, a revocation only appends: the new CRL is base entries + revocations since
+ * the base (in revocation order), re-signed, and only its header fields and signature are stored.
+ * Other replicas rebuild the same bytes from their copy of the base and check the signature.
  */
 export class CrlPublisher {
   private published: PublishedCrl | null = null;
+  /** When the published CRL's entry list was last read whole. */
+  private fullBuildAt: Date | null = null;
+  private base: Base | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -112,6 +130,19 @@ export class CrlPublisher {
     if (this.waiters.length > 0 && !this.retry && !this.debounce && !this.stopped) void this.runBuild();
   }
 
+  private params(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate'>, entries: Buffer): CrlParams {
+    const { ca } = this.deps;
+    return {
+      issuerDer: ca.issuerDer,
+      signatureAlgorithmDer: ca.signatureAlgorithmDer,
+      authorityKeyId: ca.keyId,
+      crlNumber: head.crlNumber,
+      thisUpdate: head.thisUpdate,
+      nextUpdate: head.nextUpdate,
+      entries,
+    };
+  }
+
   private async buildOnce(): Promise<void> {
     const { ca, store, clock, logger, params } = this.deps;
     const started = process.hrtime.bigint();
@@ -119,72 +150,89 @@ export class CrlPublisher {
       const now = clock.now();
       const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
       const nextUpdate = new Date(thisUpdate.getTime() + params.validityMs);
+      const crlNumber = (ctx.previousNumber ?? 0n) + 1n;
       const previous = ctx.previous;
-      const crlNumber = (previous?.crlNumber ?? 0n) + 1n;
-      const full = !previous || !previous.fullBuildAt || thisUpdate.getTime() - previous.fullBuildAt.getTime() >= params.refreshMs;
+      const full = !previous || thisUpdate.getTime() - previous.fullBuildAt.getTime() >= params.refreshMs;
+      let base: Base;
       let entries: Buffer;
       let count: number;
       let lastRevocationSeq: bigint;
-      let fullBuildAt: Date;
       if (full) {
         // An expired certificate stays listed until one CRL issued after its expiry, then drops off.
         const cutoff = previous && previous.thisUpdate < thisUpdate ? previous.thisUpdate : thisUpdate;
         const all = await ctx.allEntries(cutoff);
-        [entries, count, lastRevocationSeq, fullBuildAt] = [all.der, all.count, all.lastRevocationSeq, thisUpdate];
+        base = { crlNumber, lastRevocationSeq: all.lastRevocationSeq, entries: all.der, count: all.count };
+        [entries, count, lastRevocationSeq] = [all.der, all.count, all.lastRevocationSeq];
       } else {
-        // Append the revocations made since the stored CRL to its entries, and sign again.
-        const mine = this.published && this.published.crlNumber === previous.crlNumber ? this.published.der : null;
-        const base = mine ?? (await ctx.previousDer());
-        const added = await ctx.entriesSince(previous.lastRevocationSeq, thisUpdate);
-        const kept = base ? crlEntries(base) : Buffer.alloc(0);
-        entries = added.count > 0 ? Buffer.concat([kept, added.der]) : kept;
-        [count, lastRevocationSeq, fullBuildAt] = [previous.entries + added.count, added.lastRevocationSeq, previous.fullBuildAt!];
+        base = this.base && this.base.crlNumber === previous.baseCrlNumber ? this.base : await this.baseFrom(await ctx.baseDer(), previous);
+        const added = await ctx.entriesAfter(base.lastRevocationSeq);
+        entries = added.count > 0 ? Buffer.concat([base.entries, added.der]) : base.entries;
+        [count, lastRevocationSeq] = [base.count + added.count, added.lastRevocationSeq];
       }
-      const der = buildCrl(
-        {
-          issuerDer: ca.issuerDer,
-          signatureAlgorithmDer: ca.signatureAlgorithmDer,
-          authorityKeyId: ca.keyId,
-          crlNumber,
-          thisUpdate,
-          nextUpdate,
-          entries,
-        },
-        (tbs) => ca.signTbsParts(tbs),
-      );
-      const stored = { crlNumber, thisUpdate, nextUpdate, entries: count, der, lastRevocationSeq, fullBuildAt };
-      await ctx.save(stored);
-      return { ...stored, full };
+      const header = { crlNumber, thisUpdate, nextUpdate };
+      const { der, signature } = buildCrl(this.params(header, entries), (tbs) => ca.signTbsParts(tbs));
+      const head: CrlHead = {
+        ...header,
+        entries: count,
+        lastRevocationSeq,
+        fullBuildAt: full ? thisUpdate : previous!.fullBuildAt,
+        signature,
+        baseCrlNumber: base.crlNumber,
+        baseLastRevocationSeq: base.lastRevocationSeq,
+        baseEntries: base.count,
+      };
+      if (full) await ctx.saveFull(head, der);
+      else await ctx.saveIncremental(head);
+      return { head, der, base, full };
     });
-    this.publish({ ...result, issuerKeyId: ca.keyId });
+    this.base = result.base;
+    this.publish(result.head, result.der);
     logger.info(
-      { crlNumber: result.crlNumber.toString(), full: result.full, entries: result.entries, bytes: result.der.length, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+      { crlNumber: result.head.crlNumber.toString(), full: result.full, entries: result.head.entries, bytes: result.der.length, ms: Number(process.hrtime.bigint() - started) / 1e6 },
       'published a new CRL',
     );
   }
 
-  private publish(crl: StoredCrl): void {
-    if (this.published && this.published.crlNumber >= crl.crlNumber) return;
+  private async baseFrom(der: Buffer | null, head: CrlHead): Promise<Base> {
+    if (!der) throw new Error('the stored CRL has no base');
+    return { crlNumber: head.baseCrlNumber, lastRevocationSeq: head.baseLastRevocationSeq, entries: crlEntries(der), count: head.baseEntries };
+  }
+
+  private publish(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate' | 'entries' | 'fullBuildAt'>, der: Buffer): void {
+    if (this.published && this.published.crlNumber >= head.crlNumber) return;
+    this.fullBuildAt = head.fullBuildAt;
     this.published = {
-      der: crl.der,
-      pem: encodePem('X509 CRL', crl.der),
-      crlNumber: crl.crlNumber,
-      thisUpdate: crl.thisUpdate,
-      nextUpdate: crl.nextUpdate,
-      entries: crl.entries,
-      etag: `"${crl.crlNumber.toString(16)}-${createHash('sha256').update(crl.der).digest('base64url').slice(0, 16)}"`,
+      der,
+      pem: encodePem('X509 CRL', der),
+      crlNumber: head.crlNumber,
+      thisUpdate: head.thisUpdate,
+      nextUpdate: head.nextUpdate,
+      entries: head.entries,
+      etag: `"${head.crlNumber.toString(16)}-${createHash('sha256').update(der).digest('base64url').slice(0, 16)}"`,
     };
   }
 
+  /** Rebuilds the newest stored CRL from the base and the revocations since, and serves it if its signature holds. */
   private async loadStored(): Promise<void> {
-    const stored = await this.deps.store.current(this.deps.ca.keyId);
-    if (stored) this.publish(stored);
+    const { ca, store } = this.deps;
+    const head = await store.head(ca.keyId);
+    if (!head || (this.published && this.published.crlNumber >= head.crlNumber)) return;
+    if (!this.base || this.base.crlNumber !== head.baseCrlNumber) this.base = await this.baseFrom(await store.baseDer(ca.keyId), head);
+    const added = head.lastRevocationSeq > this.base.lastRevocationSeq ? await store.entriesBetween(this.base.lastRevocationSeq, head.lastRevocationSeq) : null;
+    const entries = added && added.count > 0 ? Buffer.concat([this.base.entries, added.der]) : this.base.entries;
+    const tbs = tbsCertListParts(this.params(head, entries));
+    if (!ca.verifyTbsParts(tbs, head.signature)) {
+      // Fail closed: keep serving the CRL we have; the next build here stores a fresh full one.
+      this.deps.logger.error({ crlNumber: head.crlNumber.toString() }, 'the stored CRL does not rebuild to its signature; not serving it');
+      this.base = null;
+      return;
+    }
+    this.publish(head, assembleCrl(tbs, ca.signatureAlgorithmDer, head.signature));
   }
 
   private refreshDue(): boolean {
-    const p = this.published;
-    if (!p) return true;
-    return this.deps.clock.now().getTime() - p.thisUpdate.getTime() >= this.deps.params.refreshMs;
+    if (!this.published || !this.fullBuildAt) return true;
+    return this.deps.clock.now().getTime() - this.fullBuildAt.getTime() >= this.deps.params.refreshMs;
   }
 
   /** Periodic: pick up a newer CRL from another replica; rebuild when the current one is due. */
@@ -193,7 +241,7 @@ export class CrlPublisher {
     this.ticking = true;
     try {
       const number = await this.deps.store.currentNumber(this.deps.ca.keyId);
-      if (number !== null && (!this.published || number > this.published.crlNumber)) await this.loadStored();
+      if (number !== null && (!this.published || number > this.published.crlNumber) && !this.running) await this.loadStored();
       if (this.refreshDue() && !this.running && this.waiters.length === 0) void this.rebuild().catch(() => undefined);
     } catch (err) {
       this.deps.logger.debug({ err }, 'CRL poll failed');
