@@ -29,8 +29,15 @@ export function decodeSinglePem(text: string): PemBlock {
   return blocks[0];
 }
 
+/** PEM with 64-character lines; linear in memory even for a CRL of tens of MB. */
 export function encodePem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+  const b64 = Buffer.from(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64'), 'latin1');
+  const lines = Math.ceil(b64.length / 64);
+  const out = Buffer.allocUnsafe(b64.length + lines);
+  let o = 0;
+  for (let i = 0; i < b64.length; i += 64) {
+    o += b64.copy(out, o, i, Math.min(i + 64, b64.length));
+    out[o++] = 0x0a;
+  }
+  return `-----BEGIN ${label}-----\n${out.toString('latin1', 0, o)}-----END ${label}-----\n`;
 }

@@ -28,6 +28,7 @@ export interface CrlPublisherParams {
 
 export interface PublishedCrl {
   readonly der: Buffer;
+  /** PEM form, encoded on first use. */
   readonly pem: string;
   readonly crlNumber: bigint;
   readonly thisUpdate: Date;
@@ -201,9 +202,12 @@ export class CrlPublisher {
   private publish(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate' | 'entries' | 'fullBuildAt'>, der: Buffer): void {
     if (this.published && this.published.crlNumber >= head.crlNumber) return;
     this.fullBuildAt = head.fullBuildAt;
+    let pem: string | undefined;
     this.published = {
       der,
-      pem: encodePem('X509 CRL', der),
+      get pem() {
+        return (pem ??= encodePem('X509 CRL', der));
+      },
       crlNumber: head.crlNumber,
       thisUpdate: head.thisUpdate,
       nextUpdate: head.nextUpdate,
