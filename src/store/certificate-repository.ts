@@ -61,7 +61,7 @@ export class CertificateRepository {
       async (row) => {
         await this.prisma.certificate.create({ data: toRow(row) });
       },
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 4 },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2 },
     );
   }
 
@@ -87,6 +87,7 @@ export class CertificateRepository {
         col('notBefore'), col('notAfter'), col('issuerKeyId'), col('pem'), col('issuedAt'), col('requestedBy'),
         col('revokedAt'), col('revocationReason'), col('revokedBy'),
       ],
+      { name: 'mtls_ca_insert_certificates' },
     );
   }
 

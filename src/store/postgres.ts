@@ -1,10 +1,10 @@
 import { Pool, type PoolClient } from 'pg';
-import type { SqlDatabase, SqlRunner } from './sql';
+import type { QueryOptions, SqlDatabase, SqlRunner } from './sql';
 
 function runner(client: Pool | PoolClient): SqlRunner {
   return {
-    async query<T>(text: string, params?: unknown[]) {
-      const result = await client.query(text, params);
+    async query<T>(text: string, params?: unknown[], options?: QueryOptions) {
+      const result = options?.name ? await client.query({ name: options.name, text, values: params }) : await client.query(text, params);
       return result.rows as T[];
     },
     async exec(text: string) {

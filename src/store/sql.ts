@@ -1,6 +1,11 @@
+export interface QueryOptions {
+  /** Prepare the statement once per connection under this name (hot paths). */
+  readonly name?: string;
+}
+
 /** The raw SQL surface the store needs besides Prisma: migrations, bulk reads and advisory locks. */
 export interface SqlRunner {
-  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(text: string, params?: unknown[], options?: QueryOptions): Promise<T[]>;
   /** Runs a script of several statements (no parameters). */
   exec(text: string): Promise<void>;
 }
