@@ -57,10 +57,11 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
+  // The CRL first: relying parties poll it hardest.
+  app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   app.use(healthRouter(deps.readiness));
   app.use(caRouter(deps.ca));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
-  app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);
   app.use('/keys', keysRouter(deps.keys));

@@ -35,6 +35,11 @@ export interface PublishedCrl {
   readonly nextUpdate: Date;
   readonly entries: number;
   readonly etag: string;
+  /** ETag of the PEM form. */
+  readonly pemEtag: string;
+  /** thisUpdate and nextUpdate as HTTP dates. */
+  readonly lastModified: string;
+  readonly expires: string;
 }
 
 /** The last full CRL's entry list, which incremental CRLs extend. */
@@ -203,6 +208,7 @@ export class CrlPublisher {
     if (this.published && this.published.crlNumber >= head.crlNumber) return;
     this.fullBuildAt = head.fullBuildAt;
     let pem: string | undefined;
+    const tag = `${head.crlNumber.toString(16)}-${createHash('sha256').update(der).digest('base64url').slice(0, 16)}`;
     this.published = {
       der,
       get pem() {
@@ -212,7 +218,10 @@ export class CrlPublisher {
       thisUpdate: head.thisUpdate,
       nextUpdate: head.nextUpdate,
       entries: head.entries,
-      etag: `"${head.crlNumber.toString(16)}-${createHash('sha256').update(der).digest('base64url').slice(0, 16)}"`,
+      etag: `"${tag}"`,
+      pemEtag: `"${tag}-pem"`,
+      lastModified: head.thisUpdate.toUTCString(),
+      expires: head.nextUpdate.toUTCString(),
     };
   }
 

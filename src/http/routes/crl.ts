@@ -11,15 +11,13 @@ export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeS
     const ifModifiedSince = req.headers['if-modified-since'];
     const crl = deps.publisher.current();
     if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
-    const etag = pem ? crl.etag.replace(/"$/, '-pem"') : crl.etag;
+    const etag = pem ? crl.pemEtag : crl.etag;
     const untilNext = Math.floor((crl.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000);
     const maxAge = Math.max(0, Math.min(deps.maxAgeSeconds, untilNext));
-    res.set({
-      ETag: etag,
-      'Last-Modified': crl.thisUpdate.toUTCString(),
-      Expires: crl.nextUpdate.toUTCString(),
-      'Cache-Control': `public, max-age=${maxAge}, must-revalidate`,
-    });
+    res.setHeader('ETag', etag);
+    res.setHeader('Last-Modified', crl.lastModified);
+    res.setHeader('Expires', crl.expires);
+    res.setHeader('Cache-Control', `public, max-age=${maxAge}, must-revalidate`);
     const matches = ifNoneMatch
       ? ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')
       : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= crl.thisUpdate.getTime();
