@@ -86,7 +86,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       backdateSeconds: config.CERT_BACKDATE_SECONDS,
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, crypto });
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,

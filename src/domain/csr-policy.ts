@@ -1,4 +1,4 @@
-import { Name, Pkcs10CertificateRequest } from '@peculiar/x509';
+import { Name } from '@peculiar/x509';
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readCsr, decodeDirectoryString, rsaModulusBits, rsaPublicKey, type CsrParts } from './csr-reader';
 import { decodeObjectIdentifier } from './der';
@@ -31,7 +31,6 @@ const ACCEPTED_SIGNATURES = new Set<string>([
   OID.sha256WithRSA,
   OID.sha384WithRSA,
   OID.sha512WithRSA,
-  OID.rsassaPss,
   OID.ecdsaWithSHA256,
   OID.ecdsaWithSHA384,
   OID.ecdsaWithSHA512,
@@ -44,6 +43,7 @@ const WEAK_SIGNATURES: Record<string, string> = {
   [OID.ecdsaWithSHA1]: 'SHA-1',
   [OID.dsaWithSHA1]: 'SHA-1',
 };
+const NULL_PARAMS = Buffer.from([0x05, 0x00]);
 const CURVES: Record<string, string> = { [OID.p256]: 'P-256', [OID.p384]: 'P-384', [OID.p521]: 'P-521' };
 
 export const RSA_MIN_BITS = 2048;
@@ -86,7 +86,7 @@ export function csrDerFromBody(body: Uint8Array): Buffer {
 }
 
 /** Parses and checks a CSR against the policy, verifying its proof-of-possession signature. */
-export async function checkCertificateRequest(der: Buffer, crypto: Crypto): Promise<CertificateRequestInfo> {
+export async function checkCertificateRequest(der: Buffer): Promise<CertificateRequestInfo> {
   let parts: CsrParts;
   try {
     parts = readCsr(der);
@@ -98,7 +98,7 @@ export async function checkCertificateRequest(der: Buffer, crypto: Crypto): Prom
   const key = checkPublicKey(parts);
   checkSignatureAlgorithm(parts.signatureAlgorithm);
   const subject = checkSubject(parts);
-  await verifyProofOfPossession(der, parts, crypto);
+  verifyProofOfPossession(parts);
 
   return {
     der,
@@ -117,6 +117,9 @@ function checkSignatureAlgorithm(oid: string): void {
   if (WEAK_SIGNATURES[oid]) {
     throw new CaError('weak-csr-signature', `the CSR is signed with ${WEAK_SIGNATURES[oid]}; use SHA-256 or stronger`);
   }
+  if (oid === OID.rsassaPss) {
+    throw new CaError('weak-csr-signature', 'RSASSA-PSS CSR signatures are not accepted; sign with RSA PKCS#1 v1.5 (openssl req default) or ECDSA, SHA-256 or stronger');
+  }
   if (!ACCEPTED_SIGNATURES.has(oid)) {
     throw new CaError('weak-csr-signature', `the CSR's signature algorithm ${oid} is not accepted; use RSA or ECDSA with SHA-256 or stronger`);
   }
@@ -124,11 +127,19 @@ function checkSignatureAlgorithm(oid: string): void {
 
 function checkPublicKey(parts: CsrParts): { type: 'RSA' | 'EC'; description: string } {
   if (parts.keyAlgorithm === OID.rsaEncryption) {
-    let bits: number;
+    if (!parts.keyParametersDer || !parts.keyParametersDer.equals(NULL_PARAMS)) {
+      throw new CaError('key-not-allowed', 'an rsaEncryption public key must have NULL parameters');
+    }
+    let key: ReturnType<typeof rsaPublicKey>;
     try {
-      bits = rsaModulusBits(parts.publicKeyBits);
+      key = rsaPublicKey(parts.publicKeyBits);
     } catch (cause) {
       throw new CaError('malformed-csr', 'the CSR carries an RSA public key that cannot be parsed', { cause });
+    }
+    const bits = key.bits;
+    // Odd, at least 65537, at most 256 bits (NIST SP 800-56B): rules out e = 1 and absurd exponents.
+    if (!key.minimal || key.e.length > 32 || (key.e[key.e.length - 1] & 1) === 0 || (key.e.length <= 3 && key.e.readUIntBE(0, key.e.length) < 65537)) {
+      throw new CaError('key-not-allowed', 'the RSA public exponent must be odd and from 65537 to 2^256, and the key DER-minimal');
     }
     if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
       throw new CaError('key-not-allowed', `RSA keys must be ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits; this one has ${bits}`);
@@ -223,17 +234,10 @@ function publicKeyObject(parts: CsrParts): KeyObject {
 }
 
 /** Proof of possession: the CSR's signature over its CertificationRequestInfo, with its own key. */
-async function verifyProofOfPossession(der: Buffer, parts: CsrParts, crypto: Crypto): Promise<void> {
+function verifyProofOfPossession(parts: CsrParts): void {
   let ok = false;
   try {
-    const digest = DIGESTS[parts.signatureAlgorithm];
-    if (digest) {
-      const key = publicKeyObject(parts);
-      ok = nodeVerify(digest, parts.infoDer, { key, dsaEncoding: 'der' }, parts.signature);
-    } else {
-      // RSASSA-PSS: its parameters are read by @peculiar/x509 through WebCrypto.
-      ok = await new Pkcs10CertificateRequest(new Uint8Array(der)).verify(crypto);
-    }
+    ok = nodeVerify(DIGESTS[parts.signatureAlgorithm], parts.infoDer, { key: publicKeyObject(parts), dsaEncoding: 'der' }, parts.signature);
   } catch (cause) {
     throw new CaError('csr-signature-invalid', "the CSR's signature could not be verified with its public key", { cause });
   }

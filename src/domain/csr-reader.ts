@@ -76,15 +76,15 @@ export function readCsr(der: Buffer): CsrParts {
   };
 }
 
-/** Decodes an X.520 string value by its tag; null for a tag that is not a string type. */
+/** Decodes an X.520 string value by its tag; null for a tag that is not an accepted string type or bytes it does not allow. */
 export function decodeDirectoryString(tag: number, value: Buffer): string | null {
   switch (tag) {
     case 0x0c: // UTF8String
       return value.toString('utf8');
-    case 0x13: // PrintableString
-    case 0x16: // IA5String
-    case 0x14: // TeletexString (treated as Latin-1)
-      return value.toString('latin1');
+    case 0x13: // PrintableString: A-Z a-z 0-9 space ' ( ) + , - . / : = ?
+      return /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value.toString('latin1')) ? value.toString('latin1') : null;
+    case 0x16: // IA5String: ASCII
+      return value.every((b) => b < 0x80) ? value.toString('latin1') : null;
     case 0x1e: {
       // BMPString: UTF-16BE
       if (value.length % 2) return null;
@@ -109,20 +109,24 @@ export function decodeDirectoryString(tag: number, value: Buffer): string | null
 }
 
 /** RSAPublicKey ::= SEQUENCE { modulus, publicExponent }: both as unsigned big-endian bytes. */
-export function rsaPublicKey(publicKeyBits: Buffer): { n: Buffer; e: Buffer; bits: number } {
+export function rsaPublicKey(publicKeyBits: Buffer): { n: Buffer; e: Buffer; bits: number; minimal: boolean } {
   const seq = expect(readTlv(publicKeyBits, 0), 0x30, 'RSAPublicKey');
   if (seq.end !== publicKeyBits.length) throw new DerError('malformed RSAPublicKey');
   const [modulus, exponent, extra] = children(publicKeyBits, seq);
   if (extra) throw new DerError('malformed RSAPublicKey');
+  // DER INTEGERs: positive and minimal (no sign bit, no redundant leading zero byte).
+  const positiveMinimal = (b: Buffer) => b.length > 0 && (b[0] & 0x80) === 0 && !(b.length > 1 && b[0] === 0 && (b[1] & 0x80) === 0);
   const strip = (b: Buffer) => {
     let start = 0;
     while (start < b.length - 1 && b[start] === 0) start++;
     return b.subarray(start);
   };
-  const n = strip(content(publicKeyBits, expect(modulus, 0x02, 'RSA modulus')));
-  const e = strip(content(publicKeyBits, expect(exponent, 0x02, 'RSA public exponent')));
+  const rawN = content(publicKeyBits, expect(modulus, 0x02, 'RSA modulus'));
+  const rawE = content(publicKeyBits, expect(exponent, 0x02, 'RSA public exponent'));
+  const n = strip(rawN);
+  const e = strip(rawE);
   const bits = n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]));
-  return { n, e, bits };
+  return { n, e, bits, minimal: positiveMinimal(rawN) && positiveMinimal(rawE) };
 }
 
 export function rsaModulusBits(publicKeyBits: Buffer): number {

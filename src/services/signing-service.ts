@@ -19,7 +19,6 @@ export interface SigningServiceDeps {
   readonly ledger: CertificateLedgerWriter;
   readonly clock: Clock;
   readonly serials: SerialSource;
-  readonly crypto: Crypto;
 }
 
 /** Read → check policy → authorize → sign → record (ledger first) → return. */
@@ -31,8 +30,8 @@ export class SigningService {
   }
 
   async sign(principal: Principal, body: Uint8Array): Promise<IssuedCertificate> {
-    const { ca, profile, ledger, clock, serials, crypto } = this.deps;
-    const request = await checkCertificateRequest(csrDerFromBody(body), crypto);
+    const { ca, profile, ledger, clock, serials } = this.deps;
+    const request = await checkCertificateRequest(csrDerFromBody(body));
     if (!mayActOnAccount(principal, request.account)) {
       throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
     }

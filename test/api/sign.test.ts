@@ -113,6 +113,8 @@ describe.each(backends())('signing on %s', (backend) => {
       ['an EC curve other than P-256/384/521', 'ec-secp256k1.csr', 'key-not-allowed', /P-256, P-384 or P-521/],
       ['an Ed25519 key', 'ed25519.csr', 'key-not-allowed', /1\.3\.101\.112 is not accepted/],
       ['a CSR signed with MD5', 'md5.csr', 'weak-csr-signature', /MD5/],
+      ['an RSA key with public exponent 3', 'rsa-e3.csr', 'key-not-allowed', /exponent/],
+      ['a CSR signed with RSASSA-PSS', 'rsa-pss.csr', 'weak-csr-signature', /RSASSA-PSS/],
       ['a CSR signed with SHA-1 (RSA)', 'sha1.csr', 'weak-csr-signature', /SHA-1/],
       ['a CSR signed with SHA-1 (ECDSA)', 'ecdsa-sha1.csr', 'weak-csr-signature', /SHA-1/],
       ['a CSR without CN', 'no-cn.csr', 'subject-not-allowed', /no CN/],

@@ -1,10 +1,9 @@
-import { webcrypto } from 'node:crypto';
 import { checkCertificateRequest, csrDerFromBody } from '../../src/domain/csr-policy';
 import { CaError } from '../../src/domain/errors';
+import { decodeDirectoryString } from '../../src/domain/csr-reader';
 import { fixture } from '../helpers/openssl';
 
-const crypto = webcrypto as unknown as Crypto;
-const check = async (file: string) => checkCertificateRequest(csrDerFromBody(await fixture(file)), crypto);
+const check = async (file: string) => checkCertificateRequest(csrDerFromBody(await fixture(file)));
 
 describe('the CSR policy', () => {
   it('takes subject, account and key from the VTEX-style CSR', async () => {
@@ -29,7 +28,7 @@ describe('the CSR policy', () => {
   });
 
   it('reads DER as well as PEM and gives the same result', async () => {
-    const fromDer = await checkCertificateRequest(csrDerFromBody(await fixture('ec-p256.der')), crypto);
+    const fromDer = await checkCertificateRequest(csrDerFromBody(await fixture('ec-p256.der')));
     const fromPem = await check('ec-p256.csr');
     expect(fromDer.spkiDer.equals(fromPem.spkiDer)).toBe(true);
     expect(fromDer.subjectDer.equals(fromPem.subjectDer)).toBe(true);
@@ -37,11 +36,31 @@ describe('the CSR policy', () => {
 
   it('rejects trailing bytes after the CSR', async () => {
     const der = Buffer.concat([await fixture('ec-p256.der'), Buffer.from([0, 0])]);
-    await expect(checkCertificateRequest(der, crypto)).rejects.toMatchObject({ kind: 'malformed-csr' });
+    await expect(checkCertificateRequest(der)).rejects.toMatchObject({ kind: 'malformed-csr' });
   });
 
   it('rejects deeply nested garbage without crashing', async () => {
     const nested = Buffer.alloc(4000, 0x30);
-    await expect(checkCertificateRequest(csrDerFromBody(nested), crypto)).rejects.toBeInstanceOf(CaError);
+    await expect(checkCertificateRequest(csrDerFromBody(nested))).rejects.toBeInstanceOf(CaError);
+  });
+
+  it('refuses an RSA key with non-NULL algorithm parameters (bytes that would be signed verbatim)', async () => {
+    const good = await checkCertificateRequest(csrDerFromBody(await fixture('vtex-rsa2048-sha512.csr')));
+    // Rewrite the rsaEncryption parameters NULL (05 00) of the key into an OCTET STRING (04 00): same length.
+    const csr = Buffer.from(good.der);
+    const at = csr.indexOf(Buffer.from('06092a864886f70d0101010500', 'hex'));
+    expect(at).toBeGreaterThan(0);
+    csr[at + 11] = 0x04;
+    await expect(checkCertificateRequest(csr)).rejects.toMatchObject({ kind: 'key-not-allowed' });
+  });
+});
+
+describe('subject string types', () => {
+  it('accepts only the characters a PrintableString or IA5String may hold', () => {
+    expect(decodeDirectoryString(0x13, Buffer.from('Acme Ltda.'))).toBe('Acme Ltda.');
+    expect(decodeDirectoryString(0x13, Buffer.from('erp_connector'))).toBeNull();
+    expect(decodeDirectoryString(0x16, Buffer.from([0x61, 0xe9]))).toBeNull();
+    expect(decodeDirectoryString(0x14, Buffer.from('teletex'))).toBeNull();
+    expect(decodeDirectoryString(0x0c, Buffer.from('São Paulo'))).toBe('São Paulo');
   });
 });
