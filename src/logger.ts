@@ -27,12 +27,11 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   );
 }
 
-/** A connection URL with its password masked, for logs. */
+/** A connection URL reduced to what is safe to log: scheme, host, port and database (no user, password or query). */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    return `${u.protocol}//${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
   } catch {
     return '[unparsable url]';
   }

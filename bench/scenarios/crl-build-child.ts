@@ -36,8 +36,8 @@ async function main(): Promise<void> {
   const serial = serialToHex(randomSerialSource.next());
   await ledger.sql.query(
     `INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after, issuer_key_id, pem, issued_at, requested_by)
-     VALUES ($1, 'acct', 'app', 'CN=app', 'x', now(), now() + interval '1 day', 'x', 'x', now(), 'bench')`,
-    [serial],
+     VALUES ($1, 'acct', 'app', 'CN=app', 'x', now(), now() + interval '1 day', $2, 'x', now(), 'bench')`,
+    [serial, ca.keyId],
   );
   await ledger.certificates.revoke(serial, { revokedAt: new Date(), reason: 'keyCompromise', revokedBy: 'bench' });
   t = process.hrtime.bigint();

@@ -65,14 +65,20 @@ export function decodeObjectIdentifier(buf: Uint8Array): string {
   if (t.tag !== 0x06 || t.end !== buf.length || t.end === t.contentStart) throw new DerError('not an OBJECT IDENTIFIER');
   const arcs: number[] = [];
   let value = 0;
+  let start = true;
   for (let i = t.contentStart; i < t.end; i++) {
+    if (start && buf[i] === 0x80) throw new DerError('non-minimal OBJECT IDENTIFIER arc');
+    start = false;
     value = value * 128 + (buf[i] & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER) throw new DerError('OBJECT IDENTIFIER arc too large');
     if (!(buf[i] & 0x80)) {
+      start = true;
       if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
       else arcs.push(value);
       value = 0;
     }
   }
+  if (!start) throw new DerError('truncated OBJECT IDENTIFIER');
   return arcs.join('.');
 }
 
@@ -127,9 +133,10 @@ export function enumerated(value: number): Buffer {
 }
 
 export function objectIdentifier(oid: string): Buffer {
-  const arcs = oid.split('.').map((a) => Number.parseInt(a, 10));
-  const out: number[] = [arcs[0] * 40 + arcs[1]];
-  for (const arc of arcs.slice(2)) {
+  const given = oid.split('.').map((a) => Number.parseInt(a, 10));
+  const arcs = [given[0] * 40 + given[1], ...given.slice(2)];
+  const out: number[] = [];
+  for (const arc of arcs) {
     const chunk: number[] = [arc & 0x7f];
     for (let n = Math.floor(arc / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift((n & 0x7f) | 0x80);
     out.push(...chunk);

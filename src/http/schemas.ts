@@ -24,7 +24,8 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what: string
 
 const isoTime = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
-  .transform((s) => new Date(s));
+  .transform((s) => new Date(s))
+  .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'a date from 1970 to 9999');
 
 /** GET /private-certificates query. Unknown or repeated parameters are rejected. */
 export const listQuerySchema = z.strictObject({

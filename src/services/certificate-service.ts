@@ -91,6 +91,7 @@ export function encodeCursor(c: ListCursor): string {
 
 export function decodeCursor(cursor: string): ListCursor {
   const m = /^(\d{1,15})\.([0-9A-F]{2,40})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m || cursor.length > 100) throw new CaError('invalid-request', 'the cursor is not one this service returned');
-  return { issuedAt: new Date(Number(m[1])), serialNumber: m[2] };
+  const issuedAt = m ? new Date(Number(m[1])) : null;
+  if (!m || !issuedAt || issuedAt.getUTCFullYear() > 9999) throw new CaError('invalid-request', 'the cursor is not one this service returned');
+  return { issuedAt, serialNumber: m[2] };
 }

@@ -10,8 +10,9 @@ import type { CrlBuildContext, CrlHead } from '../store/crl-repository';
 export interface CrlStore {
   head(issuerKeyId: string): Promise<CrlHead | null>;
   currentNumber(issuerKeyId: string): Promise<bigint | null>;
+  lastRevocationSeq(): Promise<bigint>;
   baseDer(issuerKeyId: string): Promise<Buffer | null>;
-  entriesBetween(after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }>;
+  entriesBetween(issuerKeyId: string, after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }>;
   build<T>(issuerKeyId: string, fn: (ctx: CrlBuildContext) => Promise<T>): Promise<T>;
 }
 
@@ -30,6 +31,8 @@ export interface PublishedCrl {
   readonly der: Buffer;
   /** PEM form, encoded on first use. */
   readonly pem: string;
+  /** The PEM form as bytes, ready to send. */
+  readonly pemBytes: Buffer;
   readonly crlNumber: bigint;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
@@ -63,6 +66,12 @@ export class CrlPublisher {
   private published: PublishedCrl | null = null;
   /** When the published CRL's entry list was last read whole. */
   private fullBuildAt: Date | null = null;
+  /** The newest revocation the published CRL reflects. */
+  private publishedSeq = -1n;
+  /** A stored CRL that did not rebuild to its signature: not loaded again. */
+  private rejectedNumber: bigint | null = null;
+  /** Since when the ledger has held a revocation newer than the published CRL (null: it has not). */
+  private behindSince: number | null = null;
   private base: Base | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -83,7 +92,20 @@ export class CrlPublisher {
   /** Loads the stored CRL (building one when there is none or it is due), then starts the timers. */
   async start(): Promise<void> {
     await this.loadStored();
-    if (this.refreshDue()) await this.rebuild();
+    if (this.refreshDue()) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the first CRL could not be built within 60 s')), 60_000);
+      });
+      try {
+        await Promise.race([this.rebuild(), timeout]);
+      } catch (e) {
+        this.stop();
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     this.ticker = setInterval(() => void this.tick(), this.deps.params.pollMs);
     this.ticker.unref();
   }
@@ -154,10 +176,10 @@ export class CrlPublisher {
     const started = process.hrtime.bigint();
     const result = await store.build(ca.keyId, async (ctx) => {
       const now = clock.now();
+      const previous = ctx.previous;
       const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
       const nextUpdate = new Date(thisUpdate.getTime() + params.validityMs);
       const crlNumber = (ctx.previousNumber ?? 0n) + 1n;
-      const previous = ctx.previous;
       const full = !previous || thisUpdate.getTime() - previous.fullBuildAt.getTime() >= params.refreshMs;
       let base: Base;
       let entries: Buffer;
@@ -204,15 +226,20 @@ export class CrlPublisher {
     return { crlNumber: head.baseCrlNumber, lastRevocationSeq: head.baseLastRevocationSeq, entries: crlEntries(der), count: head.baseEntries };
   }
 
-  private publish(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate' | 'entries' | 'fullBuildAt'>, der: Buffer): void {
+  private publish(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate' | 'entries' | 'fullBuildAt' | 'lastRevocationSeq'>, der: Buffer): void {
     if (this.published && this.published.crlNumber >= head.crlNumber) return;
     this.fullBuildAt = head.fullBuildAt;
+    this.publishedSeq = head.lastRevocationSeq;
     let pem: string | undefined;
+    let pemBytes: Buffer | undefined;
     const tag = `${head.crlNumber.toString(16)}-${createHash('sha256').update(der).digest('base64url').slice(0, 16)}`;
     this.published = {
       der,
       get pem() {
         return (pem ??= encodePem('X509 CRL', der));
+      },
+      get pemBytes() {
+        return (pemBytes ??= Buffer.from(this.pem, 'latin1'));
       },
       crlNumber: head.crlNumber,
       thisUpdate: head.thisUpdate,
@@ -229,15 +256,17 @@ export class CrlPublisher {
   private async loadStored(): Promise<void> {
     const { ca, store } = this.deps;
     const head = await store.head(ca.keyId);
-    if (!head || (this.published && this.published.crlNumber >= head.crlNumber)) return;
+    if (!head || (this.published && this.published.crlNumber >= head.crlNumber) || head.crlNumber === this.rejectedNumber) return;
     if (!this.base || this.base.crlNumber !== head.baseCrlNumber) this.base = await this.baseFrom(await store.baseDer(ca.keyId), head);
-    const added = head.lastRevocationSeq > this.base.lastRevocationSeq ? await store.entriesBetween(this.base.lastRevocationSeq, head.lastRevocationSeq) : null;
+    const added = head.lastRevocationSeq > this.base.lastRevocationSeq ? await store.entriesBetween(ca.keyId, this.base.lastRevocationSeq, head.lastRevocationSeq) : null;
     const entries = added && added.count > 0 ? Buffer.concat([this.base.entries, added.der]) : this.base.entries;
     const tbs = tbsCertListParts(this.params(head, entries));
     if (!ca.verifyTbsParts(tbs, head.signature)) {
-      // Fail closed: keep serving the CRL we have; the next build here stores a fresh full one.
+      // Fail closed: keep serving the CRL we have, and build and sign a fresh one here.
       this.deps.logger.error({ crlNumber: head.crlNumber.toString() }, 'the stored CRL does not rebuild to its signature; not serving it');
       this.base = null;
+      this.rejectedNumber = head.crlNumber;
+      void this.rebuild().catch(() => undefined);
       return;
     }
     this.publish(head, assembleCrl(tbs, ca.signatureAlgorithmDer, head.signature));
@@ -255,7 +284,12 @@ export class CrlPublisher {
     try {
       const number = await this.deps.store.currentNumber(this.deps.ca.keyId);
       if (number !== null && (!this.published || number > this.published.crlNumber) && !this.running) await this.loadStored();
-      if (this.refreshDue() && !this.running && this.waiters.length === 0) void this.rebuild().catch(() => undefined);
+      // A revocation whose rebuild request was lost (its process died, or its answer did) still gets
+      // built: when the ledger has been ahead of the published CRL for two seconds, build here.
+      const behind = (await this.deps.store.lastRevocationSeq()) > this.publishedSeq;
+      this.behindSince = behind ? (this.behindSince ?? Date.now()) : null;
+      const missed = this.behindSince !== null && Date.now() - this.behindSince >= 2000;
+      if ((missed || this.refreshDue()) && !this.running && this.waiters.length === 0) void this.rebuild().catch(() => undefined);
     } catch (err) {
       this.deps.logger.debug({ err }, 'CRL poll failed');
     } finally {

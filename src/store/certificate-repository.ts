@@ -107,18 +107,19 @@ export class CertificateRepository {
   async revoke(serialNumber: string, revocation: Revocation): Promise<{ certificate: IssuedCertificate; changed: boolean } | null> {
     return ledgerCall('recording the revocation', async () => {
       // Shared CRL lock: many revocations at once, but none while a CRL build reads (see CrlRepository).
-      const changed = await this.sql.transaction(async (tx) => {
+      return this.sql.transaction(async (tx) => {
+        await tx.query("SET LOCAL lock_timeout = '10s'");
         await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [CRL_LOCK_KEY]);
-        const rows = await tx.query(
+        const updated = await tx.query<RawCertificateRow>(
           `UPDATE certificates SET revoked_at = $2, revocation_reason = $3, revoked_by = $4,
              revocation_seq = nextval('certificates_revocation_seq')
-           WHERE serial_number = $1 AND revoked_at IS NULL RETURNING serial_number`,
+           WHERE serial_number = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
           [serialNumber, revocation.revokedAt, reasonCode(revocation.reason), revocation.revokedBy],
         );
-        return rows.length === 1;
+        if (updated.length === 1) return { certificate: fromRawRow(updated[0]), changed: true };
+        const current = await tx.query<RawCertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial_number = $1`, [serialNumber]);
+        return current.length === 1 ? { certificate: fromRawRow(current[0]), changed: false } : null;
       });
-      const row = await this.prisma.certificate.findUnique({ where: { serialNumber } });
-      return row ? { certificate: toIssuedCertificate(row), changed } : null;
     });
   }
 

@@ -139,14 +139,24 @@ export class CrlRepository {
     return row ? row.crlNumber : null;
   }
 
+  /** The newest revocation sequence number (served by the unique index; polled to catch a lost rebuild). */
+  async lastRevocationSeq(): Promise<bigint> {
+    return maxSeq(this.sql);
+  }
+
   async baseDer(issuerKeyId: string): Promise<Buffer | null> {
     return ledgerCall('reading the CRL', () => readBaseDer(this.sql, issuerKeyId));
   }
 
   /** Revocations with a sequence number in (after, upTo], in revocation order. */
-  async entriesBetween(after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }> {
+  async entriesBetween(issuerKeyId: string, after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }> {
     return ledgerCall('reading the CRL', () =>
-      encodedEntries(this.sql, 'revocation_seq > $1 AND revocation_seq <= $2', [after.toString(), upTo.toString()], 'ORDER BY revocation_seq'),
+      encodedEntries(
+        this.sql,
+        'revocation_seq > $1 AND revocation_seq <= $2 AND issuer_key_id = $3',
+        [after.toString(), upTo.toString(), issuerKeyId],
+        'ORDER BY revocation_seq',
+      ),
     );
   }
 
@@ -182,11 +192,19 @@ export class CrlRepository {
           previousNumber: numbers.length ? BigInt(numbers[0].n) : null,
           allEntries: async (after) => {
             const last = await maxSeq(tx);
-            return { ...(await encodedEntries(tx, 'revoked_at IS NOT NULL AND not_after > $1', [after])), lastRevocationSeq: last };
+            return {
+              ...(await encodedEntries(tx, 'revoked_at IS NOT NULL AND not_after > $1 AND issuer_key_id = $2', [after, issuerKeyId])),
+              lastRevocationSeq: last,
+            };
           },
           entriesAfter: async (seq) => {
             const last = await maxSeq(tx);
-            const encoded = await encodedEntries(tx, 'revocation_seq > $1 AND revocation_seq <= $2', [seq.toString(), last.toString()], 'ORDER BY revocation_seq');
+            const encoded = await encodedEntries(
+              tx,
+              'revocation_seq > $1 AND revocation_seq <= $2 AND issuer_key_id = $3',
+              [seq.toString(), last.toString(), issuerKeyId],
+              'ORDER BY revocation_seq',
+            );
             return { ...encoded, lastRevocationSeq: last };
           },
           baseDer: () => readBaseDer(tx, issuerKeyId),

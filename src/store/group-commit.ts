@@ -11,10 +11,13 @@ export class GroupCommitter<T> {
     private readonly flush: (rows: T[]) => Promise<void>,
     /** Rows that failed as part of a batch are retried alone through this, to fail only the bad row. */
     private readonly single: (row: T) => Promise<void>,
-    private readonly options: { maxBatch: number; maxInFlight: number },
+    private readonly options: { maxBatch: number; maxInFlight: number; maxQueued?: number },
   ) {}
 
   submit(row: T): Promise<void> {
+    if (this.queue.length >= (this.options.maxQueued ?? 20_000)) {
+      return Promise.reject(new Error('the ledger write queue is full'));
+    }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.pump();

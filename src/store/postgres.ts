@@ -20,6 +20,11 @@ export function openPostgres(connectionString: string, poolSize: number): { db: 
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     application_name: 'mtls-ca',
+    keepAlive: true,
+    // Nothing may hold a connection or a lock forever: a stuck statement or a half-dead client ends.
+    statement_timeout: 60_000,
+    query_timeout: 65_000,
+    idle_in_transaction_session_timeout: 60_000,
   });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);

@@ -160,12 +160,11 @@ describe.each(backends())('CRL freshness with a fake clock on %s', (backend) => 
 });
 
 describe.each(backends())('CRL conditional requests on %s', (backend) => {
-  it('answers If-Modified-Since at or after thisUpdate with 304, and an older date with the CRL', async () => {
+  it('ignores If-Modified-Since (two CRLs can share a second): only the ETag gives a 304', async () => {
     const t = await startTestService(backend);
     try {
       const { crl } = await fetchCrl(t);
-      expect((await t.http.get('/crl').set('If-Modified-Since', crl.thisUpdate.toUTCString())).status).toBe(304);
-      expect((await t.http.get('/crl').set('If-Modified-Since', new Date(crl.thisUpdate.getTime() - 1000).toUTCString())).status).toBe(200);
+      expect((await t.http.get('/crl').set('If-Modified-Since', crl.thisUpdate.toUTCString())).status).toBe(200);
     } finally {
       await t.close();
     }

@@ -79,6 +79,7 @@ describe.each(backends())('searching the ledger on %s', (backend) => {
     ['?status=bogus'],
     ['?status=valid&status=revoked'],
     ['?issuedAfter=yesterday'],
+    ['?issuedAfter=0000-01-01'],
     ['?cursor=not-a-cursor'],
     ['?unknown=1'],
   ])('rejects %s with 400', async (q) => {

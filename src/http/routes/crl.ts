@@ -8,7 +8,6 @@ export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeS
   const router = Router();
   const send = (req: Request, res: Response, pem: boolean) => {
     const ifNoneMatch = req.headers['if-none-match'];
-    const ifModifiedSince = req.headers['if-modified-since'];
     const crl = deps.publisher.current();
     if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
     const etag = pem ? crl.pemEtag : crl.etag;
@@ -18,15 +17,16 @@ export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeS
     res.setHeader('Last-Modified', crl.lastModified);
     res.setHeader('Expires', crl.expires);
     res.setHeader('Cache-Control', `public, max-age=${maxAge}, must-revalidate`);
-    const matches = ifNoneMatch
-      ? ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')
-      : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= crl.thisUpdate.getTime();
-    if (matches) {
+    // Only entity tags decide: two CRLs can share a second, so If-Modified-Since could hide the newer one.
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) {
       res.status(304).end();
       return;
     }
-    if (pem) res.type('application/x-pem-file').send(crl.pem);
-    else res.type('application/pkix-crl').send(crl.der);
+    // res.end, not res.send: Express would answer If-Modified-Since from Last-Modified by itself.
+    const body = pem ? crl.pemBytes : crl.der;
+    res.setHeader('Content-Type', pem ? 'application/x-pem-file' : 'application/pkix-crl');
+    res.setHeader('Content-Length', body.length);
+    res.status(200).end(body);
   };
   router.get('/crl', (req, res) => send(req, res, false));
   router.get('/crl.pem', (req, res) => send(req, res, true));
