@@ -14,6 +14,8 @@ import type { Clock } from './domain/clock';
 import type { CertificateService } from './services/certificate-service';
 import type { CrlPublisher } from './services/crl-publisher';
 import type { KeyService } from './services/key-service';
+import type { OcspResponder } from './services/ocsp-responder';
+import { ocspRouter } from './http/routes/ocsp';
 import type { SigningService } from './services/signing-service';
 
 export interface AppDeps {
@@ -25,6 +27,7 @@ export interface AppDeps {
   readonly clock: Clock;
   /** Upper bound of the CRL's Cache-Control max-age (it is also bounded by nextUpdate). */
   readonly crlMaxAgeSeconds: number;
+  readonly ocsp: OcspResponder;
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly trustProxy?: boolean;
@@ -59,6 +62,7 @@ export function createApp(deps: AppDeps): Express {
 
   // The CRL first: relying parties poll it hardest.
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
+  app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
   app.use(caRouter(deps.ca));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });

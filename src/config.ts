@@ -55,6 +55,9 @@ export const configSchema = z
     CRL_VALIDITY: duration('24h'),
     CRL_REFRESH_INTERVAL: duration().optional(),
     CRL_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86400).default(60),
+    OCSP_VALIDITY: duration('1h'),
+    OCSP_SIGN_WITH_CA: booleanish.default(false),
+    OCSP_SIGNER_VALIDITY: duration('7d'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     TRUST_PROXY: booleanish.default(false),
   })

@@ -15,6 +15,7 @@ import { KeyService, type CreatedKey } from './services/key-service';
 import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
+import { OcspResponder } from './services/ocsp-responder';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -101,8 +102,20 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       },
     });
     await crl.start();
+    const ocsp = new OcspResponder({
+      ca,
+      ledger: ledger.certificates,
+      crlNumber: () => crl.current()?.crlNumber ?? null,
+      clock,
+      crypto,
+      serials,
+      logger,
+      params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
+    });
+    await ocsp.start();
     const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined));
     const app = createApp({
+      ocsp,
       certificates,
       crl,
       clock,

@@ -1,5 +1,5 @@
 import { createPublicKey, createSign, createVerify, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { Name, PublicKey, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
+import { Name, PublicKey, X509Certificate, X509CertificateGenerator, type Extension } from '@peculiar/x509';
 import type { CertificateRequestInfo } from './csr-policy';
 import type { IssuanceProfile, Validity } from './issuance-profile';
 import { CertificateTemplate } from './certificate-template';
@@ -74,6 +74,34 @@ export class CertificateAuthority {
   /** The CA's subject Name, DER, as its certificate encodes it. */
   get issuerDer(): Uint8Array {
     return new Uint8Array(this.certificate.subjectName.toArrayBuffer());
+  }
+
+  /** Issues a certificate of the CA's own making (the delegated OCSP signer): subject, key and extensions given. */
+  async issueInternal(params: { serialNumber: Uint8Array; subject: Name; publicKey: CryptoKey; validity: Validity; extensions: Extension[] }): Promise<X509Certificate> {
+    return X509CertificateGenerator.create(
+      {
+        serialNumber: Buffer.from(params.serialNumber).toString('hex'),
+        subject: params.subject,
+        issuer: new Name(this.certificate.subjectName.toArrayBuffer()),
+        notBefore: params.validity.notBefore,
+        notAfter: params.validity.notAfter,
+        publicKey: params.publicKey,
+        signingKey: this.privateKey,
+        signingAlgorithm: this.signingAlgorithm,
+        extensions: params.extensions,
+      },
+      this.crypto,
+    );
+  }
+
+  /** The CA's key as a node:crypto KeyObject, for signers that sign with the CA key itself. */
+  get signingKeyObject(): KeyObject {
+    return this.keyObject;
+  }
+
+  /** The digest of the CA's signatures (node:crypto name). */
+  get digestName(): string {
+    return this.digest;
   }
 
   /** The reference path: issues through @peculiar/x509's X509CertificateGenerator. */

@@ -43,6 +43,10 @@ export class IssuanceProfile {
     return `${this.params.publicBaseUrl}/ca.crt`;
   }
 
+  get ocspUrl(): string {
+    return `${this.params.publicBaseUrl}/ocsp`;
+  }
+
   /** notBefore backdated by the skew; notAfter capped by the maximum and by the CA's own notAfter. */
   validity(now: Date, caNotAfter: Date): Validity {
     const seconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
@@ -63,7 +67,7 @@ export class IssuanceProfile {
       new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spkiDer), false),
       new AuthorityKeyIdentifierExtension(caKeyIdHex, false),
       new CRLDistributionPointsExtension([this.crlUrl], false),
-      new AuthorityInfoAccessExtension({ caIssuers: [this.caIssuersUrl] }, false),
+      new AuthorityInfoAccessExtension({ ocsp: [this.ocspUrl], caIssuers: [this.caIssuersUrl] }, false),
     ];
   }
 }

@@ -1,0 +1,85 @@
+import { createHash, KeyObject } from 'node:crypto';
+import {
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+  ExtendedKeyUsageExtension,
+  Extension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  Name,
+  SubjectKeyIdentifierExtension,
+} from '@peculiar/x509';
+import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { Clock } from '../domain/clock';
+import { children, content, readTlv, NULL } from '../domain/der';
+import { subjectKeyIdentifier } from '../domain/issuance-profile';
+import { OCSP_OID } from '../domain/ocsp';
+import { OID } from '../domain/oids';
+import type { SerialSource } from '../domain/serial-number';
+
+/** Who signs OCSP responses: a delegated OCSP-signing certificate, or the CA key itself. */
+export interface OcspSigningIdentity {
+  readonly key: KeyObject;
+  readonly digest: string;
+  readonly signatureAlgorithmDer: Uint8Array;
+  /** SHA-1 of the signer's public key bits (ResponderID byKey). */
+  readonly keyHash: Buffer;
+  /** The delegated certificate to include in responses; null when the CA signs. */
+  readonly certificateDer: Buffer | null;
+  /** When the identity must be replaced (never, for the CA itself). */
+  readonly notAfter: Date | null;
+}
+
+/** SHA-1 of the subjectPublicKey bits of a SubjectPublicKeyInfo. */
+export function publicKeyHash(spkiDer: Uint8Array, algorithm = 'sha1'): Buffer {
+  const buf = Buffer.from(spkiDer.buffer, spkiDer.byteOffset, spkiDer.byteLength);
+  const [, bits] = children(buf, readTlv(buf, 0));
+  return createHash(algorithm).update(content(buf, bits).subarray(1)).digest();
+}
+
+export function caSigningIdentity(ca: CertificateAuthority): OcspSigningIdentity {
+  return {
+    key: ca.signingKeyObject,
+    digest: ca.digestName,
+    signatureAlgorithmDer: ca.signatureAlgorithmDer,
+    keyHash: publicKeyHash(new Uint8Array(ca.certificate.publicKey.rawData)),
+    certificateDer: null,
+    notAfter: null,
+  };
+}
+
+/**
+ * Issues a fresh delegated OCSP signer: a new P-256 key (kept in memory only) and a short-lived
+ * certificate from the CA with EKU OCSPSigning and id-pkix-ocsp-nocheck. Each replica has its own.
+ */
+export async function issueOcspSigner(ca: CertificateAuthority, crypto: Crypto, clock: Clock, serials: SerialSource, validityMs: number): Promise<OcspSigningIdentity> {
+  const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const now = clock.now();
+  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 300_000);
+  const notAfter = new Date(Math.min(notBefore.getTime() + validityMs, ca.notAfter.getTime()));
+  const caCn = ca.certificate.subjectName.getField('CN')[0] ?? 'mtls-ca';
+  const cert = await ca.issueInternal({
+    serialNumber: serials.next(),
+    subject: new Name([{ CN: [`${caCn} OCSP Responder`] }]),
+    publicKey: keys.publicKey,
+    validity: { notBefore, notAfter },
+    extensions: [
+      new BasicConstraintsExtension(false, undefined, true),
+      new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+      new ExtendedKeyUsageExtension([OID.ocspSigning], false),
+      new Extension(OCSP_OID.noCheck, false, NULL),
+      new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
+      new AuthorityKeyIdentifierExtension(ca.keyId, false),
+    ],
+  });
+  return {
+    key: KeyObject.from(await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])),
+    digest: 'sha256',
+    signatureAlgorithmDer: Buffer.from('300a06082a8648ce3d040302', 'hex'), // ecdsa-with-SHA256
+    keyHash: publicKeyHash(spki),
+    certificateDer: Buffer.from(cert.rawData),
+    notAfter,
+  };
+}

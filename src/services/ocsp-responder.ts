@@ -1,0 +1,142 @@
+import { createHash, sign as nodeSign } from 'node:crypto';
+import type { Logger } from 'pino';
+import { caSigningIdentity, issueOcspSigner, publicKeyHash, type OcspSigningIdentity } from '../ca/ocsp-signer';
+import type { IssuedCertificate } from '../domain/certificate';
+import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { Clock } from '../domain/clock';
+import {
+  encodeErrorResponse,
+  encodeResponseData,
+  encodeSuccessfulResponse,
+  OCSP_OID,
+  parseOcspRequest,
+  type OcspCertStatus,
+  type OcspRequest,
+} from '../domain/ocsp';
+import type { SerialSource } from '../domain/serial-number';
+
+export interface OcspResponderParams {
+  /** nextUpdate - thisUpdate of each answer. */
+  readonly validityMs: number;
+  /** Sign with the CA key instead of a delegated OCSP signer. */
+  readonly signWithCa: boolean;
+  /** Lifetime of a delegated signer certificate; a new one is issued when a third of it is left. */
+  readonly signerValidityMs: number;
+}
+
+export interface OcspResponderDeps {
+  readonly ca: CertificateAuthority;
+  readonly ledger: { findBySerial(serialNumber: string): Promise<IssuedCertificate | null> };
+  /** The current CRL number: any new CRL (every revocation makes one) invalidates cached answers. */
+  readonly crlNumber: () => bigint | null;
+  readonly clock: Clock;
+  readonly crypto: Crypto;
+  readonly serials: SerialSource;
+  readonly logger: Logger;
+  readonly params: OcspResponderParams;
+}
+
+/**
+ * RFC 6960 responder over the ledger: good, revoked (time and reason) or unknown; unauthorized for
+ * another issuer; malformedRequest for anything unreadable. Answers without a nonce are cached until
+ * the CRL changes or they near their nextUpdate; a nonce is echoed (and such answers are never cached).
+ */
+export class OcspResponder {
+  private identity: OcspSigningIdentity | null = null;
+  private rotating: Promise<OcspSigningIdentity> | null = null;
+  private readonly cache = new Map<string, { der: Buffer; crlNumber: bigint | null; until: number }>();
+  private readonly issuerHashes: Map<string, { name: Buffer; key: Buffer }>;
+
+  constructor(private readonly deps: OcspResponderDeps) {
+    const name = Buffer.from(deps.ca.certificate.subjectName.toArrayBuffer());
+    const spki = Buffer.from(deps.ca.certificate.publicKey.rawData);
+    this.issuerHashes = new Map(
+      [
+        [OCSP_OID.sha1, 'sha1'],
+        [OCSP_OID.sha256, 'sha256'],
+      ].map(([oid, alg]) => [oid, { name: createHash(alg).update(name).digest(), key: publicKeyHash(spki, alg) }]),
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.signer();
+  }
+
+  /** Always an OCSPResponse DER, whatever the request. */
+  async respond(requestDer: Buffer): Promise<Buffer> {
+    let request: OcspRequest;
+    try {
+      request = parseOcspRequest(requestDer);
+    } catch {
+      return encodeErrorResponse('malformedRequest');
+    }
+    for (const id of request.certIds) {
+      const hashes = this.issuerHashes.get(id.hashAlgorithm);
+      if (!hashes || !hashes.name.equals(id.issuerNameHash) || !hashes.key.equals(id.issuerKeyHash)) {
+        return encodeErrorResponse('unauthorized');
+      }
+    }
+    const cacheable = request.nonceExtension === null && request.certIds.length === 1;
+    const cacheKey = cacheable ? request.certIds[0].der.toString('base64') : '';
+    const crlNumber = this.deps.crlNumber();
+    const nowMs = this.deps.clock.now().getTime();
+    if (cacheable) {
+      const hit = this.cache.get(cacheKey);
+      if (hit && hit.crlNumber === crlNumber && hit.until > nowMs) return hit.der;
+    }
+    try {
+      const statuses = await Promise.all(request.certIds.map((id) => this.status(id.serialNumber)));
+      const now = new Date(Math.floor(nowMs / 1000) * 1000);
+      const nextUpdate = new Date(now.getTime() + this.deps.params.validityMs);
+      const signer = await this.signer();
+      const data = encodeResponseData({
+        responderKeyHash: signer.keyHash,
+        producedAt: now,
+        responses: request.certIds.map((id, i) => ({ certIdDer: id.der, status: statuses[i], thisUpdate: now, nextUpdate })),
+        nonceExtension: request.nonceExtension,
+      });
+      const signature = nodeSign(signer.digest, data, { key: signer.key, dsaEncoding: 'der' });
+      const der = encodeSuccessfulResponse(data, signer.signatureAlgorithmDer, signature, signer.certificateDer ? [signer.certificateDer] : []);
+      if (cacheable) {
+        if (this.cache.size >= 100_000) this.cache.clear();
+        // Reused until the CRL changes or three quarters of its validity have passed.
+        this.cache.set(cacheKey, { der, crlNumber, until: now.getTime() + (this.deps.params.validityMs * 3) / 4 });
+      }
+      return der;
+    } catch (err) {
+      this.deps.logger.error({ err }, 'OCSP response failed');
+      return encodeErrorResponse('tryLater');
+    }
+  }
+
+  private async status(serialNumber: string): Promise<OcspCertStatus> {
+    const cert = await this.deps.ledger.findBySerial(serialNumber);
+    if (!cert || cert.issuerKeyId !== this.deps.ca.keyId) return { type: 'unknown' };
+    if (cert.revocation) return { type: 'revoked', revokedAt: cert.revocation.revokedAt, reason: cert.revocation.reason };
+    return { type: 'good' };
+  }
+
+  /** The current signer; a delegated one is replaced when a third of its lifetime is left. */
+  private async signer(): Promise<OcspSigningIdentity> {
+    const { params, ca, crypto, clock, serials, logger } = this.deps;
+    if (params.signWithCa) return (this.identity ??= caSigningIdentity(ca));
+    const current = this.identity;
+    const fresh = current?.notAfter && current.notAfter.getTime() - clock.now().getTime() > params.signerValidityMs / 3;
+    if (current && fresh) return current;
+    this.rotating ??= issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs).then(
+      (identity) => {
+        this.identity = identity;
+        this.rotating = null;
+        logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');
+        return identity;
+      },
+      (err) => {
+        this.rotating = null;
+        throw err;
+      },
+    );
+    // An old signer still valid keeps answering while its successor is made.
+    if (current && current.notAfter && current.notAfter.getTime() > clock.now().getTime()) return current;
+    return this.rotating;
+  }
+}
