@@ -3,12 +3,16 @@ import { ConfigError } from '../config';
 import { CaError } from '../domain/errors';
 import { serve } from '../main';
 import { keysCommand } from './keys-command';
+import { loadGatewayConfig } from '../gateway/gateway-config';
+import { startGateway } from '../gateway/gateway';
+import { createLogger } from '../logger';
 
 const HELP = `mtls-ca — a certificate authority for mutual TLS
 
 usage:
   mtls-ca serve                 run the CA service (configured by environment variables; see README)
   mtls-ca keys ...              manage API keys (mtls-ca keys --help)
+  mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +23,14 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     case 'keys':
       return keysCommand(rest);
+    case 'gateway': {
+      const config = loadGatewayConfig();
+      const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));
+      const stop = () => void gateway.stop().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      return -1;
+    }
     case 'help':
     case '--help':
     case '-h':

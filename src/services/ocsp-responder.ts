@@ -62,6 +62,11 @@ export class OcspResponder {
     await this.signer();
   }
 
+  /** The delegated signer's certificate in use (null when the CA signs). */
+  signerCertificate(): Buffer | null {
+    return this.identity?.certificateDer ?? null;
+  }
+
   /** Always an OCSPResponse DER, whatever the request. */
   async respond(requestDer: Buffer): Promise<Buffer> {
     let request: OcspRequest;

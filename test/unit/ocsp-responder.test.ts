@@ -1,0 +1,42 @@
+import { webcrypto } from 'node:crypto';
+import { X509Certificate } from '@peculiar/x509';
+import pino from 'pino';
+import { loadOrCreateCa } from '../../src/ca/ca-keystore';
+import { FixedClock } from '../../src/domain/clock';
+import { randomSerialSource } from '../../src/domain/serial-number';
+import { OcspResponder } from '../../src/services/ocsp-responder';
+import { tempDir } from '../helpers/openssl';
+
+const crypto = webcrypto as unknown as Crypto;
+
+describe('the OCSP responder', () => {
+  it('issues its delegated signer and replaces it when a third of its lifetime is left', async () => {
+    const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
+    const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Rotation CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
+    const responder = new OcspResponder({
+      ca,
+      ledger: { findBySerial: async () => null },
+      crlNumber: () => 1n,
+      clock,
+      crypto,
+      serials: randomSerialSource,
+      logger: pino({ level: 'silent' }),
+      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
+    });
+    await responder.start();
+    const first = new X509Certificate(new Uint8Array(responder.signerCertificate()!));
+    expect(first.getExtension('1.3.6.1.5.5.7.48.1.5')).not.toBeNull(); // id-pkix-ocsp-nocheck
+    expect(first.issuer).toBe('CN=Rotation CA');
+
+    clock.advance(4 * 86_400_000); // 3 days left: more than a third
+    await responder.respond(Buffer.from('00', 'hex'));
+    expect(responder.signerCertificate()!.equals(Buffer.from(first.rawData))).toBe(true);
+
+    clock.advance(2 * 86_400_000); // 1 day left: rotate (the old one answers while the new one is made)
+    await (responder as unknown as { signer(): Promise<unknown> }).signer();
+    await new Promise((r) => setTimeout(r, 50));
+    const second = new X509Certificate(new Uint8Array(responder.signerCertificate()!));
+    expect(second.serialNumber).not.toBe(first.serialNumber);
+    expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+  });
+});
