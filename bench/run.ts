@@ -3,6 +3,7 @@
  * PGlite too), loopback only, bounded in time. Prints one table; writes bench/results.json.
  */
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ import { machine, printTable, saveResults, type Row } from './lib/report';
 import { startServer } from './lib/server';
 import { crlBuildScenario } from './scenarios/crl';
 import { revocationLatencyScenario } from './scenarios/revocation-latency';
-import { crlServingScenario, listingScenario, rawServingLimit } from './scenarios/serving';
+import { crlServingScenario, listingScenario, ocspServingScenario, rawServingLimit } from './scenarios/serving';
 import { adminHeaders, BENCH_ADMIN, cfsslScenario, makeCsr, signingScenario } from './scenarios/signing';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -47,6 +48,17 @@ async function deepCursor(url: string, offset: number): Promise<string> {
   );
   await c.end();
   return encodeCursor({ issuedAt: rows[0].issued_at, serialNumber: rows[0].serial_number });
+}
+
+/** An OCSP request (no nonce) for one seeded certificate, made by openssl. */
+async function ocspRequestFor(url: string, caCert: string, dir: string): Promise<Buffer> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  const { rows } = await c.query<{ serial_number: string }>('SELECT serial_number FROM certificates LIMIT 1');
+  await c.end();
+  const out = path.join(dir, 'ocsp-req.der');
+  execFileSync('openssl', ['ocsp', '-issuer', caCert, '-serial', `0x${rows[0].serial_number}`, '-no_nonce', '-reqout', out], { stdio: 'ignore' });
+  return fs.readFile(out);
 }
 
 async function main(): Promise<void> {
@@ -125,6 +137,7 @@ async function main(): Promise<void> {
     const mid = await startServer(serverEnv(midUrl, 'data-100k'), 18604);
     try {
       rows.push(...(await crlServingScenario({ url: mid.url, entries: 100_000, seconds: 5, peakRssMb: () => mid.peakRssMb(), rawLimit: (bytes) => rawServingLimit(bytes, 18605, 5) })));
+      rows.push(await ocspServingScenario({ url: mid.url, requestDer: await ocspRequestFor(midUrl, ca.CA_CERT_FILE, dir), seconds: 5 }));
     } finally {
       await mid.stop();
     }

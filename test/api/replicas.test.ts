@@ -1,7 +1,29 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { backends, createTestDatabase } from '../helpers/backends';
+import { openssl } from '../helpers/openssl';
 import { crlSerials, fetchCrl } from '../helpers/crl';
 import { eventually, issue } from '../helpers/sign';
-import { startTestService } from '../helpers/test-service';
+import { startTestService, type TestService } from '../helpers/test-service';
+
+/** Asks a replica's /ocsp about a certificate (request and answer read by openssl). */
+async function ocspStatus(t: TestService, certPath: string): Promise<string> {
+  await fs.writeFile(path.join(t.dataDir, 'ca.pem'), (await t.http.get('/ca.pem')).text);
+  await openssl(['ocsp', '-issuer', 'ca.pem', '-cert', certPath, '-no_nonce', '-reqout', 'req.der'], { cwd: t.dataDir });
+  const response = await t.http
+    .post('/ocsp')
+    .set('Content-Type', 'application/ocsp-request')
+    .send(await fs.readFile(path.join(t.dataDir, 'req.der')))
+    .buffer(true)
+    .parse((r, cb) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (x: Buffer) => chunks.push(x));
+      r.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+  await fs.writeFile(path.join(t.dataDir, 'resp.der'), response.body as Buffer);
+  const text = (await openssl(['ocsp', '-respin', 'resp.der', '-resp_text', '-noverify'], { cwd: t.dataDir })).stdout;
+  return /Cert Status: (\w+)/.exec(text)?.[1] ?? 'none';
+}
 
 const postgresOnly = backends().includes('postgres') ? describe : describe.skip;
 
@@ -16,6 +38,7 @@ postgresOnly('two replicas on one PostgreSQL', () => {
       const tenant = await a.createKey('acme', ['role:tenant']);
       const c = await issue(a, tenant.headers);
       const before = (await fetchCrl(b)).number;
+      expect(await ocspStatus(a, c.certPath)).toBe('good'); // now cached on a
       const res = await b.http.delete(`/private-certificates/${c.serialNumber}`).set(tenant.headers);
       expect(res.status).toBe(200);
       const started = Date.now();
@@ -26,6 +49,9 @@ postgresOnly('two replicas on one PostgreSQL', () => {
       expect(fa.number).toBe(fb.number);
       expect(fa.number).toBeGreaterThan(before);
       expect(fa.der.equals(fb.der)).toBe(true);
+
+      // OCSP on the replica that did not revoke says revoked too (its cached 'good' went with the old CRL).
+      expect(await ocspStatus(a, c.certPath)).toBe('revoked');
     } finally {
       await b.service.close();
       await a.close();
