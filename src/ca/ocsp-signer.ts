@@ -15,7 +15,8 @@ import { children, content, readTlv, NULL } from '../domain/der';
 import { subjectKeyIdentifier } from '../domain/issuance-profile';
 import { OCSP_OID } from '../domain/ocsp';
 import { OID } from '../domain/oids';
-import type { SerialSource } from '../domain/serial-number';
+import { serialToHex, type SerialSource } from '../domain/serial-number';
+import type { IssuedCertificate } from '../domain/certificate';
 
 /** Who signs OCSP responses: a delegated OCSP-signing certificate, or the CA key itself. */
 export interface OcspSigningIdentity {
@@ -28,7 +29,12 @@ export interface OcspSigningIdentity {
   readonly certificateDer: Buffer | null;
   /** When the identity must be replaced (never, for the CA itself). */
   readonly notAfter: Date | null;
+  /** The ledger entry of the delegated certificate (null when the CA signs). */
+  readonly record: IssuedCertificate | null;
 }
+
+/** The account under which the service's own certificates (delegated OCSP signers) are recorded. */
+export const SYSTEM_ACCOUNT = 'mtls-ca';
 
 /** SHA-1 of the subjectPublicKey bits of a SubjectPublicKeyInfo. */
 export function publicKeyHash(spkiDer: Uint8Array, algorithm = 'sha1'): Buffer {
@@ -45,6 +51,7 @@ export function caSigningIdentity(ca: CertificateAuthority): OcspSigningIdentity
     keyHash: publicKeyHash(new Uint8Array(ca.certificate.publicKey.rawData)),
     certificateDer: null,
     notAfter: null,
+    record: null,
   };
 }
 
@@ -60,8 +67,9 @@ export async function issueOcspSigner(ca: CertificateAuthority, crypto: Crypto, 
   const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 300_000);
   const notAfter = new Date(Math.min(notBefore.getTime() + validityMs, ca.notAfter.getTime()));
   const caCn = ca.certificate.subjectName.getField('CN')[0] ?? 'mtls-ca';
+  const serialNumber = serials.next();
   const cert = await ca.issueInternal({
-    serialNumber: serials.next(),
+    serialNumber,
     subject: new Name([{ CN: [`${caCn} OCSP Responder`] }]),
     publicKey: keys.publicKey,
     validity: { notBefore, notAfter },
@@ -81,5 +89,19 @@ export async function issueOcspSigner(ca: CertificateAuthority, crypto: Crypto, 
     keyHash: publicKeyHash(spki),
     certificateDer: Buffer.from(cert.rawData),
     notAfter,
+    record: {
+      serialNumber: serialToHex(serialNumber),
+      account: SYSTEM_ACCOUNT,
+      commonName: `${caCn} OCSP Responder`,
+      subject: cert.subject,
+      publicKeySha256: createHash('sha256').update(spki).digest('hex'),
+      notBefore,
+      notAfter,
+      issuerKeyId: ca.keyId,
+      pem: `${cert.toString('pem')}\n`,
+      issuedAt: now,
+      requestedBy: 'system:ocsp-signer',
+      revocation: null,
+    },
   };
 }

@@ -26,7 +26,8 @@ export interface OcspResponderParams {
 
 export interface OcspResponderDeps {
   readonly ca: CertificateAuthority;
-  readonly ledger: { findBySerial(serialNumber: string): Promise<IssuedCertificate | null> };
+  /** Status reads, and the record of each delegated signer certificate issued (every issued certificate is in the ledger). */
+  readonly ledger: { findBySerial(serialNumber: string): Promise<IssuedCertificate | null>; insert(cert: IssuedCertificate): Promise<void> };
   /** The current CRL number: any new CRL (every revocation makes one) invalidates cached answers. */
   readonly crlNumber: () => bigint | null;
   readonly clock: Clock;
@@ -129,7 +130,9 @@ export class OcspResponder {
     const fresh = current?.notAfter && current.notAfter.getTime() - clock.now().getTime() > params.signerValidityMs / 3;
     if (current && fresh) return current;
     this.rotating ??= issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs).then(
-      (identity) => {
+      async (identity) => {
+        // Ledger first: a signer certificate is used only once it is recorded.
+        if (identity.record) await this.deps.ledger.insert(identity.record);
         this.identity = identity;
         this.rotating = null;
         logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');

@@ -29,6 +29,13 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
   const ocsp = (certPath: string, extra: string[] = []) =>
     opensslStatus(['ocsp', '-issuer', 'ca.pem', '-cert', certPath, '-url', url, '-CAfile', 'ca.pem', ...extra], t.dataDir);
 
+  it('records its delegated signer certificate in the ledger, under the service account', async () => {
+    const res = await t.http.get('/private-certificates?account=mtls-ca').set(t.admin);
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(1);
+    expect(res.body.items[0]).toMatchObject({ account: 'mtls-ca', commonName: 'mtls-ca Root CA OCSP Responder', status: 'valid' });
+  });
+
   it('puts the OCSP URL in issued certificates', async () => {
     const tenant = await t.createKey('acme', ['role:tenant']);
     const c = await issue(t, tenant.headers);

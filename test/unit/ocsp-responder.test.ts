@@ -12,10 +12,11 @@ const crypto = webcrypto as unknown as Crypto;
 describe('the OCSP responder', () => {
   it('issues its delegated signer and replaces it when a third of its lifetime is left', async () => {
     const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
+    const recorded: string[] = [];
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Rotation CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
     const responder = new OcspResponder({
       ca,
-      ledger: { findBySerial: async () => null },
+      ledger: { findBySerial: async () => null, insert: async (c) => void recorded.push(c.serialNumber) },
       crlNumber: () => 1n,
       clock,
       crypto,
@@ -38,5 +39,7 @@ describe('the OCSP responder', () => {
     const second = new X509Certificate(new Uint8Array(responder.signerCertificate()!));
     expect(second.serialNumber).not.toBe(first.serialNumber);
     expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+    // Both signer certificates were recorded in the ledger before use.
+    expect(recorded).toEqual([first.serialNumber.toUpperCase(), second.serialNumber.toUpperCase()]);
   });
 });
