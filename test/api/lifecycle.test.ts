@@ -28,7 +28,12 @@ describe.each(backends())('service lifecycle on %s', (backend) => {
   it('reports health and readiness', async () => {
     const t = await startTestService(backend);
     try {
-      expect((await t.http.get('/healthz')).body).toEqual({ status: 'ok' });
+      const health = await t.http.get('/healthz');
+      expect(health.body).toEqual({ status: 'ok' });
+      expect(health.headers['x-content-type-options']).toBe('nosniff');
+      expect(health.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(health.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect((await t.http.get('/healthz').set('X-Request-Id', 'trace-123')).headers['x-request-id']).toBe('trace-123');
       const ready = await t.http.get('/readyz');
       expect(ready.status).toBe(200);
       expect(ready.body).toEqual({ status: 'ready', checks: { database: true, caKey: true, crl: true } });
