@@ -36,11 +36,6 @@ export function tbsCertListParts(p: CrlParams): Buffer[] {
   return [header(0x30, bodyLength), head, ...list, extensions];
 }
 
-/** The DER TBSCertList in one buffer. */
-export function encodeTbsCertList(p: CrlParams): Buffer {
-  return Buffer.concat(tbsCertListParts(p));
-}
-
 function header(tag: number, length: number): Buffer {
   return Buffer.concat([Buffer.from([tag]), encodeLength(length)]);
 }

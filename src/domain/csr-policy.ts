@@ -1,6 +1,5 @@
-import { Name } from '@peculiar/x509';
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { readCsr, decodeDirectoryString, rsaModulusBits, rsaPublicKey, type CsrParts } from './csr-reader';
+import { readCsr, decodeDirectoryString, rsaPublicKey, type CsrParts } from './csr-reader';
 import { decodeObjectIdentifier } from './der';
 import { CaError } from './errors';
 import { OID } from './oids';
@@ -242,9 +241,4 @@ function verifyProofOfPossession(parts: CsrParts): void {
     throw new CaError('csr-signature-invalid', "the CSR's signature could not be verified with its public key", { cause });
   }
   if (!ok) throw new CaError('csr-signature-invalid', "the CSR's signature does not match its public key (no proof of possession)");
-}
-
-/** Display form of an encoded Name (for certificates we did not parse through the policy). */
-export function nameToString(der: Uint8Array): string {
-  return new Name(new Uint8Array(der)).toString();
 }

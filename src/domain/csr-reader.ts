@@ -129,6 +129,3 @@ export function rsaPublicKey(publicKeyBits: Buffer): { n: Buffer; e: Buffer; bit
   return { n, e, bits, minimal: positiveMinimal(rawN) && positiveMinimal(rawE) };
 }
 
-export function rsaModulusBits(publicKeyBits: Buffer): number {
-  return rsaPublicKey(publicKeyBits).bits;
-}

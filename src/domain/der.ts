@@ -156,5 +156,4 @@ export function time(date: Date): Buffer {
   return tlv(0x18, Buffer.from(`${pad(y, 4)}${rest}`, 'ascii'));
 }
 
-export const BOOLEAN_TRUE = Buffer.from([0x01, 0x01, 0xff]);
 export const NULL = Buffer.from([0x05, 0x00]);

@@ -48,6 +48,3 @@ export class CaError extends Error {
   }
 }
 
-export function isCaError(e: unknown): e is CaError {
-  return e instanceof CaError;
-}

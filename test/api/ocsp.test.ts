@@ -1,3 +1,4 @@
+import { binaryBody } from '../helpers/binary';
 import { promises as fs } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,17 +85,11 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
     const dir = t.dataDir;
     const r = await opensslStatus(['ocsp', '-issuer', 'stranger.crt', '-serial', '0x01', '-url', url, '-no_nonce'], dir);
     expect(r.output).toMatch(/unauthorized/i);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const binary = (r: any, cb: (e: Error | null, body: Buffer) => void) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    };
     for (const res of [
-      await t.http.post('/ocsp').set('Content-Type', 'application/ocsp-request').send(Buffer.from('not der')).buffer(true).parse(binary),
-      await t.http.get('/ocsp/bm90IGRlcg%3D%3D').buffer(true).parse(binary),
-      await t.http.get('/ocsp/%%%').buffer(true).parse(binary),
-      await t.http.post('/ocsp').set('Content-Type', 'application/ocsp-request').send(Buffer.alloc(4000, 0x30)).buffer(true).parse(binary),
+      await t.http.post('/ocsp').set('Content-Type', 'application/ocsp-request').send(Buffer.from('not der')).buffer(true).parse(binaryBody),
+      await t.http.get('/ocsp/bm90IGRlcg%3D%3D').buffer(true).parse(binaryBody),
+      await t.http.get('/ocsp/%%%').buffer(true).parse(binaryBody),
+      await t.http.post('/ocsp').set('Content-Type', 'application/ocsp-request').send(Buffer.alloc(4000, 0x30)).buffer(true).parse(binaryBody),
     ]) {
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('application/ocsp-response');

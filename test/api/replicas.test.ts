@@ -1,3 +1,4 @@
+import { binaryBody } from '../helpers/binary';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { backends, createTestDatabase } from '../helpers/backends';
@@ -15,11 +16,7 @@ async function ocspStatus(t: TestService, certPath: string): Promise<string> {
     .set('Content-Type', 'application/ocsp-request')
     .send(await fs.readFile(path.join(t.dataDir, 'req.der')))
     .buffer(true)
-    .parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (x: Buffer) => chunks.push(x));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    .parse(binaryBody);
   await fs.writeFile(path.join(t.dataDir, 'resp.der'), response.body as Buffer);
   const text = (await openssl(['ocsp', '-respin', 'resp.der', '-resp_text', '-noverify'], { cwd: t.dataDir })).stdout;
   return /Cert Status: (\w+)/.exec(text)?.[1] ?? 'none';

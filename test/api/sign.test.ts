@@ -1,3 +1,4 @@
+import { binaryBody } from '../helpers/binary';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { backends } from '../helpers/backends';
@@ -96,11 +97,7 @@ describe.each(backends())('signing on %s', (backend) => {
   });
 
   it('serves the CA as DER at /ca.crt', async () => {
-    const res = await t.http.get('/ca.crt').buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const res = await t.http.get('/ca.crt').buffer(true).parse(binaryBody);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/pkix-cert');
     expect(Buffer.compare(res.body as Buffer, t.service.ca.certificateDer)).toBe(0);

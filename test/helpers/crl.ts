@@ -1,3 +1,4 @@
+import { binaryBody } from './binary';
 import { X509Crl } from '@peculiar/x509';
 import type { TestService } from './test-service';
 
@@ -5,11 +6,7 @@ export async function fetchCrl(t: TestService): Promise<{ der: Buffer; crl: X509
   const res = await t.http
     .get('/crl')
     .buffer(true)
-    .parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    .parse(binaryBody);
   if (res.status !== 200) throw new Error(`GET /crl: ${res.status}`);
   const der = res.body as Buffer;
   const crl = new X509Crl(new Uint8Array(der));
