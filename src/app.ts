@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from './domain/certificate-authority';
 import { CaError } from './domain/errors';
+import { recordFailedRequests } from './http/audit';
 import { problemHandler } from './http/problem';
+import { auditRouter } from './http/routes/audit';
 import { caRouter } from './http/routes/ca';
 import { healthRouter, type ReadinessProbe } from './http/routes/health';
 import { keysRouter } from './http/routes/keys';
@@ -18,6 +20,7 @@ import type { KeyService } from './services/key-service';
 import type { OcspResponder } from './services/ocsp-responder';
 import { ocspRouter } from './http/routes/ocsp';
 import type { SigningService } from './services/signing-service';
+import type { AuditTrail } from './services/audit-trail';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -31,6 +34,7 @@ export interface AppDeps {
   readonly ocsp: OcspResponder;
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
+  readonly audit: AuditTrail;
   readonly trustProxy?: boolean;
 }
 
@@ -61,6 +65,7 @@ export function createApp(deps: AppDeps): Express {
     }
     next();
   });
+  app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
 
   // The CRL first: relying parties poll it hardest.
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
@@ -71,6 +76,7 @@ export function createApp(deps: AppDeps): Express {
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
+  app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -16,6 +16,7 @@ import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
 import { OcspResponder } from './services/ocsp-responder';
+import { AuditTrail } from './services/audit-trail';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -33,6 +34,7 @@ export interface Service {
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
+  readonly audit: AuditTrail;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
@@ -73,7 +75,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
     const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
-    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, config.API_KEY_CACHE_MS);
+    const audit = new AuditTrail(ledger.audit, clock, logger);
+    await audit.record({
+      action: 'ca.load',
+      outcome: 'success',
+      details: { keyId: ca.keyId, subject: ca.certificate.subject, notAfter: ca.notAfter.toISOString(), generated: String(generated) },
+    });
+    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, audit, config.API_KEY_CACHE_MS);
     const bootstrapPair =
       config.MTLS_CA_BOOTSTRAP_APP_KEY && config.MTLS_CA_BOOTSTRAP_APP_TOKEN
         ? { appKey: config.MTLS_CA_BOOTSTRAP_APP_KEY, appToken: config.MTLS_CA_BOOTSTRAP_APP_TOKEN }
@@ -87,7 +95,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       backdateSeconds: config.CERT_BACKDATE_SECONDS,
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials });
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, audit });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,
@@ -110,10 +118,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       crypto,
       serials,
       logger,
+      audit,
       params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
     });
     await ocsp.start();
-    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined));
+    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), audit);
     const app = createApp({
       ocsp,
       certificates,
@@ -124,6 +133,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       keys,
       signing,
       logger,
+      audit,
       trustProxy: config.TRUST_PROXY,
       readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
@@ -133,9 +143,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ca,
       keys,
       crl,
+      audit,
       bootstrapKey,
       close: async () => {
         crl.stop();
+        await audit.drain();
         await ledger.close();
       },
     };

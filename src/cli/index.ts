@@ -3,6 +3,7 @@ import { ConfigError } from '../config';
 import { CaError } from '../domain/errors';
 import { serve } from '../main';
 import { keysCommand } from './keys-command';
+import { auditCommand } from './audit-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
@@ -12,6 +13,7 @@ const HELP = `mtls-ca — a certificate authority for mutual TLS
 usage:
   mtls-ca serve                 run the CA service (configured by environment variables; see README)
   mtls-ca keys ...              manage API keys (mtls-ca keys --help)
+  mtls-ca audit verify          check the audit trail's hash chain (mtls-ca audit --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
 `;
 
@@ -23,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     case 'keys':
       return keysCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'gateway': {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));

@@ -5,6 +5,10 @@ import { TokenHasher } from '../domain/api-key';
 import { systemClock } from '../domain/clock';
 import { openLedger } from '../store/ledger';
 import { KeyService } from '../services/key-service';
+import { AuditTrail } from '../services/audit-trail';
+import { NO_ORIGIN } from '../domain/audit-event';
+import { createLogger } from '../logger';
+import pino from 'pino';
 import { ledgerTargetFor } from '../service';
 
 const USAGE = `usage:
@@ -28,11 +32,13 @@ async function direct(): Promise<KeyOps> {
   const config = loadConfig();
   const ledger = await openLedger(ledgerTargetFor(config));
   const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
-  const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), systemClock);
+  // Key changes made here are audited like those made through the API (log lines go to stderr).
+  const audit = new AuditTrail(ledger.audit, systemClock, createLogger(config.LOG_LEVEL, pino.destination(2)));
+  const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), systemClock, audit);
   return {
-    create: (account, permissions) => keys.create({ account, permissions }, 'cli'),
+    create: (account, permissions) => keys.create({ account, permissions }, 'cli', NO_ORIGIN),
     list: async () => ({ items: await keys.list() }),
-    revoke: (appKey) => keys.disable(appKey),
+    revoke: (appKey) => keys.disable(appKey, undefined, NO_ORIGIN),
     close: () => ledger.close(),
   };
 }

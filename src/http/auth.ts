@@ -15,6 +15,11 @@ function header(req: Request, names: string[]): string | undefined {
   return undefined;
 }
 
+/** The API key a request names, authenticated or not (for the audit of failed authentication). */
+export function claimedAppKey(req: Request): string | undefined {
+  return header(req, KEY_HEADERS);
+}
+
 export function principalOf(res: Response): Principal {
   const principal = res.locals.principal as Principal | undefined;
   if (!principal) throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
@@ -30,10 +35,10 @@ export function requirePermission(keys: KeyService, permission: Permission): Req
       throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
     }
     const principal = await keys.authenticate(appKey, appToken);
+    res.locals.principal = principal; // known even when refused below, so a refusal is audited with its actor
     if (!hasPermission(principal, permission)) {
       throw new CaError('forbidden', `this API key lacks the ${permission} permission`);
     }
-    res.locals.principal = principal;
     next();
   };
 }

@@ -79,6 +79,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     } else {
       log.info({ kind: error.kind, detail: error.detail }, 'request rejected');
     }
+    res.locals.problemKind = error.kind; // for the audit of failed requests
     if (res.headersSent) return;
     sendProblem(res, error);
   };

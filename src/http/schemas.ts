@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from '../domain/audit-event';
 import { NAME_PATTERN } from '../domain/csr-policy';
 import { CaError } from '../domain/errors';
 import { PERMISSION_OR_ROLE } from '../domain/permissions';
@@ -27,6 +28,14 @@ const isoTime = z
   .transform((s) => new Date(s))
   .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'a date from 1970 to 9999');
 
+/** `limit` of a listing: 1-1000, default 100. */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,4}$/, 'an integer from 1 to 1000')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(1000))
+  .default(100);
+
 /** GET /private-certificates query. Unknown or repeated parameters are rejected. */
 export const listQuerySchema = z.strictObject({
   status: z.enum(['valid', 'revoked', 'expired']).optional(),
@@ -36,12 +45,20 @@ export const listQuerySchema = z.strictObject({
   expiresAfter: isoTime.optional(),
   issuedBefore: isoTime.optional(),
   issuedAfter: isoTime.optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'an integer from 1 to 1000')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(1000))
-    .default(100),
+  limit: pageLimit,
+  cursor: z.string().min(1).max(100).optional(),
+});
+
+/** GET /audit query (admins). `since` is inclusive, `until` exclusive. */
+export const auditQuerySchema = z.strictObject({
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  outcome: z.enum(AUDIT_OUTCOMES).optional(),
+  account: z.string().regex(NAME_PATTERN, 'an account name').optional(),
+  actor: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'an API key name').optional(),
+  serialNumber: z.string().min(1).max(128).optional(),
+  since: isoTime.optional(),
+  until: isoTime.optional(),
+  limit: pageLimit,
   cursor: z.string().min(1).max(100).optional(),
 });
 

@@ -1,3 +1,4 @@
+import type { AuditRecord } from '../domain/audit-event';
 import type { CertificateStatus, IssuedCertificate } from '../domain/certificate';
 
 /** The JSON shape of a ledger entry. */
@@ -13,5 +14,24 @@ export function certificateView(c: IssuedCertificate & { status: CertificateStat
     issuedAt: c.issuedAt.toISOString(),
     revokedAt: c.revocation ? c.revocation.revokedAt.toISOString() : null,
     reason: c.revocation ? c.revocation.reason : null,
+  };
+}
+
+/** The JSON shape of an audit record: every hashed field, so anyone can recompute the chain. */
+export function auditRecordView(r: AuditRecord) {
+  return {
+    seq: r.seq,
+    time: r.time.toISOString(),
+    action: r.action,
+    outcome: r.outcome,
+    problem: r.problem,
+    actor: r.actor,
+    account: r.account,
+    serialNumber: r.serialNumber,
+    requestId: r.requestId,
+    clientIp: r.clientIp,
+    details: r.details,
+    prevHash: r.prevHash,
+    hash: r.hash,
   };
 }

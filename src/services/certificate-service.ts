@@ -1,3 +1,4 @@
+import type { AuditOrigin, AuditSink } from '../domain/audit-event';
 import { certificateStatus, type CertificateStatus, type IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
@@ -37,6 +38,7 @@ export class CertificateService {
     private readonly clock: Clock,
     /** Told after every revocation that changed the ledger (the CRL publisher). */
     private readonly onRevoked: () => void,
+    private readonly audit: AuditSink,
   ) {}
 
   /** A certificate of the caller's account; 404 for unknown serials and for other accounts alike. */
@@ -46,17 +48,31 @@ export class CertificateService {
     return { ...cert, status: certificateStatus(cert, this.clock.now()) };
   }
 
-  /** Revokes once; revoking again answers the original revocation unchanged. */
-  async revoke(principal: Principal, serialInput: string, reasonInput: unknown): Promise<IssuedCertificate> {
+  /** Revokes once; revoking again answers the original revocation unchanged. Both are audited. */
+  async revoke(principal: Principal, serialInput: string, reasonInput: unknown, origin: AuditOrigin): Promise<IssuedCertificate> {
     const serialNumber = normalizeSerialNumber(serialInput);
     const reason = parseRevocationReason(reasonInput as string | number | undefined);
     const existing = await this.ledger.findBySerial(serialNumber);
     if (!existing || !mayActOnAccount(principal, existing.account)) throw notFound();
-    if (existing.revocation) return existing;
-    const result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey });
-    if (!result) throw notFound();
-    if (result.changed) this.onRevoked();
-    return result.certificate;
+    let cert = existing;
+    let changed = false;
+    if (!existing.revocation) {
+      const result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey });
+      if (!result) throw notFound();
+      cert = result.certificate;
+      changed = result.changed;
+      if (changed) this.onRevoked(); // the CRL is rebuilt even if the audit append below fails
+    }
+    await this.audit.record({
+      ...origin,
+      action: 'certificate.revoke',
+      outcome: 'success',
+      actor: principal.appKey,
+      account: cert.account,
+      serialNumber: cert.serialNumber,
+      details: { reason: cert.revocation?.reason ?? reason, ...(changed ? {} : { alreadyRevoked: 'true' }) },
+    });
+    return cert;
   }
 
   async list(principal: Principal, query: ListQuery): Promise<CertificatePage> {

@@ -1,3 +1,4 @@
+import type { AuditOrigin, AuditSink } from '../domain/audit-event';
 import { newAppKey, newAppToken, type ApiKey, type ApiKeySummary, type TokenHasher } from '../domain/api-key';
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
@@ -33,6 +34,7 @@ export class KeyService {
     private readonly store: ApiKeyStore,
     private readonly hasher: TokenHasher,
     private readonly clock: Clock,
+    private readonly audit: AuditSink,
     /** How long a key read from the ledger is trusted; a key disabled on another replica stops working after at most this. */
     private readonly cacheMs = 1000,
   ) {}
@@ -49,6 +51,11 @@ export class KeyService {
     return key;
   }
 
+  /** The account of an existing key (disabled or not), null for an unknown one; read through the authentication cache. */
+  async accountOf(appKey: string): Promise<string | null> {
+    return (await this.lookup(appKey))?.account ?? null;
+  }
+
   /** Authenticates a key pair. Unknown key and wrong token fail identically (and take the same work). */
   async authenticate(appKey: string, appToken: string): Promise<Principal> {
     const key = await this.lookup(appKey);
@@ -59,7 +66,11 @@ export class KeyService {
     return { appKey: key.appKey, account: key.account, permissions: new Set<Permission>(key.permissions) };
   }
 
-  async create(params: { account: string; permissions: readonly string[]; appKey?: string; appToken?: string }, createdBy: string | null): Promise<CreatedKey> {
+  async create(
+    params: { account: string; permissions: readonly string[]; appKey?: string; appToken?: string },
+    createdBy: string | null,
+    origin: AuditOrigin,
+  ): Promise<CreatedKey> {
     if (!NAME_PATTERN.test(params.account)) {
       throw new CaError('invalid-request', 'account must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
     }
@@ -79,6 +90,14 @@ export class KeyService {
     };
     await this.store.create(key);
     this.cache.delete(key.appKey);
+    await this.audit.record({
+      ...origin,
+      action: 'key.create',
+      outcome: 'success',
+      actor: createdBy,
+      account: key.account,
+      details: { appKey: key.appKey, permissions: key.permissions.join(',') },
+    });
     return { ...summary(key), appToken };
   }
 
@@ -94,18 +113,36 @@ export class KeyService {
       createdBy: null,
       disabledAt: null,
     };
-    return (await this.store.createIfNoneExist(key)) ? { ...summary(key), appToken } : null;
+    if (!(await this.store.createIfNoneExist(key))) return null;
+    await this.audit.record({
+      action: 'key.create',
+      outcome: 'success',
+      account: key.account,
+      details: { appKey: key.appKey, permissions: key.permissions.join(','), bootstrap: 'true' },
+    });
+    return { ...summary(key), appToken };
   }
 
   async list(account?: string): Promise<ApiKeySummary[]> {
     return (await this.store.list(account)).map(summary);
   }
 
-  async disable(appKey: string, by?: Principal): Promise<ApiKeySummary> {
+  /** Disables a key (idempotent). `by` is the admin key acting, absent for the CLI. */
+  async disable(appKey: string, by: Principal | undefined, origin: AuditOrigin): Promise<ApiKeySummary> {
     if (by && by.appKey === appKey) throw new CaError('conflict', 'a key cannot disable itself; use another admin key');
-    const key = await this.store.disable(appKey, this.clock.now());
+    const at = this.clock.now();
+    const key = await this.store.disable(appKey, at);
     this.cache.delete(appKey);
     if (!key) throw new CaError('not-found', `no API key ${appKey}`);
+    const already = key.disabledAt !== null && key.disabledAt.getTime() !== at.getTime();
+    await this.audit.record({
+      ...origin,
+      action: 'key.disable',
+      outcome: 'success',
+      actor: by?.appKey ?? null,
+      account: key.account,
+      details: { appKey: key.appKey, ...(already ? { alreadyDisabled: 'true' } : {}) },
+    });
     return summary(key);
   }
 }

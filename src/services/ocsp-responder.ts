@@ -1,6 +1,7 @@
 import { createHash, sign as nodeSign } from 'node:crypto';
 import type { Logger } from 'pino';
 import { caSigningIdentity, issueOcspSigner, publicKeyHash, type OcspSigningIdentity } from '../ca/ocsp-signer';
+import type { AuditRecord, AuditSink, UnsequencedEntry } from '../domain/audit-event';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { CertificateAuthority } from '../domain/certificate-authority';
 import type { Clock } from '../domain/clock';
@@ -27,7 +28,12 @@ export interface OcspResponderParams {
 export interface OcspResponderDeps {
   readonly ca: CertificateAuthority;
   /** Status reads, and the record of each delegated signer certificate issued (every issued certificate is in the ledger). */
-  readonly ledger: { findBySerial(serialNumber: string): Promise<IssuedCertificate | null>; insert(cert: IssuedCertificate): Promise<void> };
+  readonly ledger: {
+    findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
+    insert(cert: IssuedCertificate, audit: UnsequencedEntry): Promise<AuditRecord>;
+  };
+  /** Each delegated signer certificate is audited as a signing by the service itself. */
+  readonly audit: AuditSink;
   /** The current CRL number: any new CRL (every revocation makes one) invalidates cached answers. */
   readonly crlNumber: () => bigint | null;
   readonly clock: Clock;
@@ -131,8 +137,20 @@ export class OcspResponder {
     if (current && fresh) return current;
     this.rotating ??= issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs).then(
       async (identity) => {
-        // Ledger first: a signer certificate is used only once it is recorded.
-        if (identity.record) await this.deps.ledger.insert(identity.record);
+        // Ledger and audit trail first: a signer certificate is used only once it is recorded.
+        const record = identity.record;
+        if (record) {
+          await this.deps.audit.record(
+            {
+              action: 'certificate.sign',
+              outcome: 'success',
+              account: record.account,
+              serialNumber: record.serialNumber,
+              details: { commonName: record.commonName, purpose: 'ocsp-signer' },
+            },
+            (entry) => this.deps.ledger.insert(record, entry),
+          );
+        }
         this.identity = identity;
         this.rotating = null;
         logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');

@@ -1,3 +1,4 @@
+import type { AuditOrigin, AuditRecord, AuditSink, UnsequencedEntry } from '../domain/audit-event';
 import type { CertificateAuthority } from '../domain/certificate-authority';
 import type { CertificateTemplate } from '../domain/certificate-template';
 import type { IssuedCertificate } from '../domain/certificate';
@@ -10,7 +11,8 @@ import { serialToHex, type SerialSource } from '../domain/serial-number';
 
 /** The narrow part of the ledger that signing needs. */
 export interface CertificateLedgerWriter {
-  insert(cert: IssuedCertificate): Promise<void>;
+  /** Commits the certificate and its audit record together. */
+  insert(cert: IssuedCertificate, audit: UnsequencedEntry): Promise<AuditRecord>;
 }
 
 export interface SigningServiceDeps {
@@ -19,9 +21,10 @@ export interface SigningServiceDeps {
   readonly ledger: CertificateLedgerWriter;
   readonly clock: Clock;
   readonly serials: SerialSource;
+  readonly audit: AuditSink;
 }
 
-/** Read → check policy → authorize → sign → record (ledger first) → return. */
+/** Read → check policy → authorize → sign → record (ledger, then audit trail) → return. */
 export class SigningService {
   private readonly template: CertificateTemplate;
 
@@ -29,8 +32,8 @@ export class SigningService {
     this.template = deps.ca.template(deps.profile);
   }
 
-  async sign(principal: Principal, body: Uint8Array): Promise<IssuedCertificate> {
-    const { ca, profile, ledger, clock, serials } = this.deps;
+  async sign(principal: Principal, body: Uint8Array, origin: AuditOrigin): Promise<IssuedCertificate> {
+    const { ca, profile, ledger, clock, serials, audit } = this.deps;
     const request = await checkCertificateRequest(csrDerFromBody(body));
     if (!mayActOnAccount(principal, request.account)) {
       throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
@@ -56,7 +59,19 @@ export class SigningService {
       requestedBy: principal.appKey,
       revocation: null,
     };
-    await ledger.insert(issued); // the certificate leaves the server only after this commit
+    // The certificate and its audit record commit together; the certificate leaves the server only after.
+    await audit.record(
+      {
+        ...origin,
+        action: 'certificate.sign',
+        outcome: 'success',
+        actor: principal.appKey,
+        account: issued.account,
+        serialNumber: issued.serialNumber,
+        details: { commonName: issued.commonName },
+      },
+      (entry) => ledger.insert(issued, entry),
+    );
     return issued;
   }
 }

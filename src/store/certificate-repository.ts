@@ -1,3 +1,4 @@
+import type { AuditRecord, UnsequencedEntry } from '../domain/audit-event';
 import type { CertificateStatus, IssuedCertificate, Revocation } from '../domain/certificate';
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
@@ -6,6 +7,7 @@ import { ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
 import { CRL_LOCK_KEY } from './crl-repository';
 import type { SqlDatabase } from './sql';
+import { appendedRecords, auditAppendParams, auditAppendQuery, type AppendedRow } from './audit-repository';
 
 export function toIssuedCertificate(row: CertificateRow): IssuedCertificate {
   return {
@@ -47,48 +49,70 @@ function toRow(cert: IssuedCertificate): CertificateRow {
   };
 }
 
+/** A certificate waiting for the group commit, with the audit record that commits with it; the flush fills in `stored`. */
+interface PendingCertificate {
+  readonly cert: IssuedCertificate;
+  readonly audit: UnsequencedEntry | null;
+  stored?: AuditRecord;
+}
+
 /** The certificate ledger: every issued certificate, its revocation, and the queries over them. */
 export class CertificateRepository {
-  private readonly committer: GroupCommitter<IssuedCertificate>;
+  private readonly committer: GroupCommitter<PendingCertificate>;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sql: SqlDatabase,
     options: { maxInFlight?: number } = {},
   ) {
-    this.committer = new GroupCommitter<IssuedCertificate>(
+    this.committer = new GroupCommitter<PendingCertificate>(
       (rows) => this.insertMany(rows),
-      async (row) => {
-        await this.prisma.certificate.create({ data: toRow(row) });
-      },
+      (row) => this.insertMany([row]),
       { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2 },
     );
   }
 
   /**
-   * Commits one issued certificate; resolves only after the row is durable. Concurrent inserts are
-   * grouped into one multi-row statement and one commit (group commit).
+   * Commits one issued certificate, and with `audit` its audit record in the same statement (both or
+   * neither); resolves only after the commit. Concurrent inserts are grouped into one multi-row
+   * statement and one commit (group commit).
    */
-  async insert(cert: IssuedCertificate): Promise<void> {
-    await ledgerCall('recording the certificate', () => this.committer.submit(cert));
+  insert(cert: IssuedCertificate): Promise<null>;
+  insert(cert: IssuedCertificate, audit: UnsequencedEntry): Promise<AuditRecord>;
+  async insert(cert: IssuedCertificate, audit: UnsequencedEntry | null = null): Promise<AuditRecord | null> {
+    const pending: PendingCertificate = { cert, audit };
+    await ledgerCall('recording the certificate', () => this.committer.submit(pending));
+    return pending.stored ?? null;
   }
 
-  /** One INSERT of many rows (arrays unnested server-side: 14 parameters whatever the batch size). */
-  private async insertMany(certs: IssuedCertificate[]): Promise<void> {
-    const rows = certs.map(toRow);
+  /**
+   * One statement for a batch: the certificates (arrays unnested server-side) in a data-modifying CTE,
+   * then their audit records appended to the chain by audit_append. Prepared; 25 parameters whatever
+   * the batch size. The one-time filter on the CTE makes the certificates go in before audit_append
+   * takes the audit lock, so the lock is held for as short a time as possible.
+   */
+  private async insertMany(pending: PendingCertificate[]): Promise<void> {
+    const rows = pending.map((p) => toRow(p.cert));
     const col = <K extends keyof CertificateRow>(k: K) => rows.map((r) => r[k]);
-    await this.sql.query(
-      `INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
-         issuer_key_id, pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-         $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::smallint[], $14::text[])`,
+    const audited = pending.filter((p) => p.audit !== null);
+    const entries = audited.map((p) => p.audit!);
+    const appended = await this.sql.query<AppendedRow>(
+      `WITH inserted AS (
+         INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
+           issuer_key_id, pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+           $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::smallint[], $14::text[])
+         RETURNING 1)
+       ${auditAppendQuery(15)} WHERE (SELECT count(*) FROM inserted) >= 0`,
       [
         col('serialNumber'), col('account'), col('commonName'), col('subject'), col('publicKeySha256'),
         col('notBefore'), col('notAfter'), col('issuerKeyId'), col('pem'), col('issuedAt'), col('requestedBy'),
         col('revokedAt'), col('revocationReason'), col('revokedBy'),
+        ...auditAppendParams(entries),
       ],
       { name: 'mtls_ca_insert_certificates' },
     );
+    appendedRecords(entries, appended).forEach((record, i) => (audited[i].stored = record));
   }
 
   async findBySerial(serialNumber: string): Promise<IssuedCertificate | null> {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ApiKeyRepository } from './api-key-repository';
+import { AuditRepository } from './audit-repository';
 import { CertificateRepository } from './certificate-repository';
 import { CrlRepository } from './crl-repository';
 import { lockDataDir } from './data-dir-lock';
@@ -22,6 +23,7 @@ export interface Ledger {
   readonly certificates: CertificateRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly crls: CrlRepository;
+  readonly audit: AuditRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -62,6 +64,7 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     certificates: new CertificateRepository(prisma, sql),
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
+    audit: new AuditRepository(sql),
     async ping() {
       try {
         await sql.query('SELECT 1');

@@ -2,6 +2,8 @@ import { webcrypto } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
 import pino from 'pino';
 import { loadOrCreateCa } from '../../src/ca/ca-keystore';
+import { EMPTY_CHAIN, extendChain } from '../../src/domain/audit-chain';
+import { prepareAuditEntry, type AuditEvent } from '../../src/domain/audit-event';
 import { FixedClock } from '../../src/domain/clock';
 import { randomSerialSource } from '../../src/domain/serial-number';
 import { OcspResponder } from '../../src/services/ocsp-responder';
@@ -13,10 +15,23 @@ describe('the OCSP responder', () => {
   it('issues its delegated signer and replaces it when a third of its lifetime is left', async () => {
     const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
     const recorded: string[] = [];
+    const audited: AuditEvent[] = [];
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Rotation CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
     const responder = new OcspResponder({
       ca,
-      ledger: { findBySerial: async () => null, insert: async (c) => void recorded.push(c.serialNumber) },
+      ledger: {
+        findBySerial: async () => null,
+        insert: async (c, entry) => {
+          recorded.push(c.serialNumber);
+          return extendChain(EMPTY_CHAIN, [entry])[0];
+        },
+      },
+      audit: {
+        record: async (e, commit) => {
+          audited.push(e);
+          await commit?.(prepareAuditEntry(e, clock.now()));
+        },
+      },
       crlNumber: () => 1n,
       clock,
       crypto,
@@ -41,5 +56,9 @@ describe('the OCSP responder', () => {
     expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
     // Both signer certificates were recorded in the ledger before use.
     expect(recorded).toEqual([first.serialNumber.toUpperCase(), second.serialNumber.toUpperCase()]);
+    // …and audited as signings by the service itself.
+    expect(audited.map((e) => [e.action, e.serialNumber, e.details?.purpose])).toEqual(
+      recorded.map((serial) => ['certificate.sign', serial, 'ocsp-signer']),
+    );
   });
 });

@@ -3,6 +3,7 @@ import { CaError } from '../../domain/errors';
 import { parseRevocationReason } from '../../domain/revocation-reasons';
 import type { CertificateService } from '../../services/certificate-service';
 import type { KeyService } from '../../services/key-service';
+import { audited, auditOriginOf, serialTarget } from '../audit';
 import { principalOf, requirePermission } from '../auth';
 import { jsonBody, requireContentType } from '../media';
 import { listQuerySchema, parseInput, revokeBodySchema, revokeQuerySchema } from '../schemas';
@@ -38,6 +39,7 @@ export function certificatesRouter(deps: { keys: KeyService; certificates: Certi
 
   router.delete(
     '/:serialNumber',
+    audited('certificate.revoke', (req) => serialTarget(req.params.serialNumber)),
     requirePermission(keys, 'certificates:revoke'),
     (req, res, next) => (hasBody(req) ? requireContentType(['application/json'])(req, res, next) : next()),
     (req, res, next) => (hasBody(req) ? jsonBody(4 * 1024)(req, res, next) : next()),
@@ -47,7 +49,7 @@ export function certificatesRouter(deps: { keys: KeyService; certificates: Certi
       if (fromQuery !== undefined && fromBody !== undefined && parseRevocationReason(fromQuery) !== parseRevocationReason(fromBody)) {
         throw new CaError('invalid-request', 'the reason is given twice (query and body) with different values');
       }
-      const cert = await certificates.revoke(principalOf(res), String(req.params.serialNumber), fromBody ?? fromQuery);
+      const cert = await certificates.revoke(principalOf(res), String(req.params.serialNumber), fromBody ?? fromQuery, auditOriginOf(req, res));
       const revocation = cert.revocation!;
       res.json({ serialNumber: cert.serialNumber, revokedAt: revocation.revokedAt.toISOString(), reason: revocation.reason });
     },

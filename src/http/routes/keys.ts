@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { KeyService } from '../../services/key-service';
+import { audited, auditOriginOf } from '../audit';
 import { principalOf, requirePermission } from '../auth';
 import { jsonBody, requireContentType } from '../media';
 import { appKeyParam, createKeySchema, parseInput } from '../schemas';
@@ -9,9 +10,9 @@ export function keysRouter(keys: KeyService): Router {
   const router = Router();
   const admin = requirePermission(keys, 'admin');
 
-  router.post('/', admin, requireContentType(['application/json']), jsonBody(16 * 1024), async (req, res) => {
+  router.post('/', audited('key.create'), admin, requireContentType(['application/json']), jsonBody(16 * 1024), async (req, res) => {
     const input = parseInput(createKeySchema, req.body, 'key');
-    const created = await keys.create(input, principalOf(res).appKey);
+    const created = await keys.create(input, principalOf(res).appKey, auditOriginOf(req, res));
     res.status(201).location(`/keys/${created.appKey}`).json(created);
   });
 
@@ -19,9 +20,9 @@ export function keysRouter(keys: KeyService): Router {
     res.json({ items: await keys.list() });
   });
 
-  router.delete('/:appKey', admin, async (req, res) => {
+  router.delete('/:appKey', audited('key.disable', (req) => ({ details: { appKey: String(req.params.appKey) } })), admin, async (req, res) => {
     const appKey = parseInput(appKeyParam, req.params.appKey, 'appKey');
-    res.json(await keys.disable(appKey, principalOf(res)));
+    res.json(await keys.disable(appKey, principalOf(res), auditOriginOf(req, res)));
   });
   return router;
 }

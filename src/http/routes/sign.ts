@@ -3,6 +3,7 @@ import { MAX_CSR_BYTES } from '../../domain/csr-policy';
 import { CaError } from '../../domain/errors';
 import type { KeyService } from '../../services/key-service';
 import type { SigningService } from '../../services/signing-service';
+import { audited, auditOriginOf } from '../audit';
 import { principalOf, requirePermission } from '../auth';
 import { bodyBytes, rawBody, requireContentType } from '../media';
 
@@ -13,13 +14,14 @@ export function signRouter(deps: { keys: KeyService; signing: SigningService; ch
   const router = Router();
   router.post(
     '/sign',
+    audited('certificate.sign'),
     requirePermission(deps.keys, 'certificates:sign'),
     requireContentType(CSR_CONTENT_TYPES),
     rawBody(MAX_CSR_BYTES),
     async (req, res) => {
       const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/json']);
       if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain or application/x-pem-file (PEM), or application/json');
-      const issued = await deps.signing.sign(principalOf(res), bodyBytes(req));
+      const issued = await deps.signing.sign(principalOf(res), bodyBytes(req), auditOriginOf(req, res));
       res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
       if (format === 'application/json') {
         res.json({
