@@ -17,6 +17,9 @@ import type { CrlPublisher } from './services/crl-publisher';
 import type { KeyService } from './services/key-service';
 import type { OcspResponder } from './services/ocsp-responder';
 import { ocspRouter } from './http/routes/ocsp';
+import { limitPerClientIp } from './http/rate-limit';
+import { requestLimits, type RequestLimits } from './http/request-limits';
+import type { RateLimiter, RateRule } from './services/rate-limiter';
 import type { SigningService } from './services/signing-service';
 
 export interface AppDeps {
@@ -31,8 +34,15 @@ export interface AppDeps {
   readonly ocsp: OcspResponder;
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
-  readonly trustProxy?: boolean;
+  /** Express "trust proxy": hops or addresses whose X-Forwarded-For is believed (TRUST_PROXY). */
+  readonly trustProxy?: boolean | number | string[];
+  /** URL length, body size, JSON depth and time limits; absent: only the per-route body limits. */
+  readonly limits?: RequestLimits;
+  /** Per-client-IP limit on signing. */
+  readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
 }
+
+const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -61,12 +71,14 @@ export function createApp(deps: AppDeps): Express {
     }
     next();
   });
+  if (deps.limits) app.use(requestLimits(deps.limits));
 
   // The CRL first: relying parties poll it hardest.
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
   app.use(caRouter(deps.ca));
+  if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);

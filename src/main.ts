@@ -4,7 +4,18 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
+import { createHttpServer, type HttpServerLimits } from './http/server';
 import { startService, type Service } from './service';
+
+export function httpLimitsOf(config: Config): HttpServerLimits {
+  return {
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    maxUrlLength: config.MAX_URL_LENGTH,
+    maxJsonDepth: config.MAX_JSON_DEPTH,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  };
+}
 
 /**
  * `mtls-ca serve`: parse config, wire dependencies, listen, stop cleanly on SIGTERM/SIGINT.
@@ -67,14 +78,11 @@ async function runServer(config: Config, logger: Logger): Promise<void> {
   if (!cluster.isWorker) logger.info({ database: describeDatabase(config), publicBaseUrl: config.PUBLIC_BASE_URL }, 'starting mtls-ca');
   const service = await startService(config, logger);
   announceBootstrapKey(service, config);
-  const server: Server = service.app.listen(config.PORT, config.HOST);
+  const server: Server = createHttpServer(service.app, httpLimitsOf(config), logger).listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
   const address = server.address();
   logger.info({ address, port: typeof address === 'object' && address ? address.port : config.PORT }, 'mtls-ca is listening');
 

@@ -16,6 +16,9 @@ import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
 import { OcspResponder } from './services/ocsp-responder';
+import { RateLimiter } from './services/rate-limiter';
+import { AuthGuard } from './services/auth-guard';
+import { RateLimitRepository } from './store/rate-limit-repository';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -73,7 +76,17 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
     const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
-    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, config.API_KEY_CACHE_MS);
+    // Rate limits: per process on the embedded database, shared through PostgreSQL by every replica.
+    const limiter = new RateLimiter({
+      clock,
+      shared: ledger.kind === 'postgres' ? new RateLimitRepository(ledger.sql) : undefined,
+      onSharedFailure: (err) => logger.warn({ err }, 'the shared rate-limit counters are unavailable; counting locally'),
+    });
+    const guard = new AuthGuard(limiter, {
+      failures: { scope: 'auth-failures', limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_MS },
+      perKey: { scope: 'key', limit: config.RATE_LIMIT_PER_KEY, windowMs: 1000 },
+    });
+    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, config.API_KEY_CACHE_MS, guard);
     const bootstrapPair =
       config.MTLS_CA_BOOTSTRAP_APP_KEY && config.MTLS_CA_BOOTSTRAP_APP_TOKEN
         ? { appKey: config.MTLS_CA_BOOTSTRAP_APP_KEY, appToken: config.MTLS_CA_BOOTSTRAP_APP_TOKEN }
@@ -125,6 +138,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       signing,
       logger,
       trustProxy: config.TRUST_PROXY,
+      limits: {
+        maxBodyBytes: config.MAX_BODY_BYTES,
+        maxUrlLength: config.MAX_URL_LENGTH,
+        maxJsonDepth: config.MAX_JSON_DEPTH,
+        requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      },
+      signRateLimit: { limiter, rule: { scope: 'sign-ip', limit: config.RATE_LIMIT_SIGN_PER_IP, windowMs: 1000 } },
       readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
     return {

@@ -48,6 +48,10 @@ export async function startTestService(backend: BackendName, options: TestServic
     MTLS_CA_BOOTSTRAP_APP_KEY: ADMIN.appKey,
     MTLS_CA_BOOTSTRAP_APP_TOKEN: ADMIN.appToken,
     LOG_LEVEL: 'silent',
+    // Tests fire requests far faster than a client should; the abuse-limit tests turn these back on.
+    RATE_LIMIT_SIGN_PER_IP: '0',
+    RATE_LIMIT_PER_KEY: '0',
+    AUTH_FAILURE_LIMIT: '0',
     ...options.env,
   });
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.

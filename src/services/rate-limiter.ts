@@ -1,0 +1,125 @@
+import type { Clock } from '../domain/clock';
+
+/** Counters several replicas share (PostgreSQL); `add` returns the bucket's total for the window. */
+export interface SharedCounterStore {
+  add(bucket: string, windowStart: number, hits: number): Promise<number>;
+  /** The bucket's total for the window (0 when none). */
+  get(bucket: string, windowStart: number): Promise<number>;
+  /** Forgets windows that started before `before` (ms since the epoch). */
+  sweep(before: number): Promise<void>;
+}
+
+export interface RateRule {
+  /** Name of what is limited, e.g. `sign-ip`; part of the bucket key and the metrics label. */
+  readonly scope: string;
+  /** Requests allowed per window; 0 turns the rule off. */
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+export interface RateLimiterParams {
+  clock: Clock;
+  /** Absent: counts are per process (the embedded database runs one process). */
+  shared?: SharedCounterStore;
+  /** Called on every rejection (metrics). */
+  onRejected?: (scope: string) => void;
+  /** Called when the shared store fails and the local count decided alone. */
+  onSharedFailure?: (err: unknown) => void;
+  /** Upper bound of buckets held in memory per window; new buckets beyond it are refused (fail closed). */
+  maxBuckets?: number;
+}
+
+const ALLOWED: RateDecision = { allowed: true };
+
+/**
+ * Fixed-window counters. Each process counts locally first, so a flood from one client is refused
+ * without touching the database; what passes the local count is added to the shared PostgreSQL
+ * counter, so the limit holds across replicas. If the shared store fails, the local count decides.
+ */
+export class RateLimiter {
+  private readonly local = new Map<string, number>();
+  private localWindows = new Map<number, number>();
+  private lastSweep = 0;
+  private readonly maxBuckets: number;
+
+  constructor(private readonly params: RateLimiterParams) {
+    this.maxBuckets = params.maxBuckets ?? 100_000;
+  }
+
+  /** Counts one request against `rule` for `id`; says whether it may proceed. */
+  async take(rule: RateRule, id: string): Promise<RateDecision> {
+    if (rule.limit <= 0) return ALLOWED;
+    const now = this.params.clock.now().getTime();
+    const windowStart = now - (now % rule.windowMs);
+    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
+    const bucket = `${rule.scope}:${id}`;
+    const key = `${windowStart}|${bucket}`;
+    this.forgetOldWindows(now);
+
+    const seen = this.local.get(key);
+    if (seen === undefined && this.local.size >= this.maxBuckets) return this.reject(rule, retryAfterSeconds);
+    const localCount = (seen ?? 0) + 1;
+    this.local.set(key, localCount);
+    this.localWindows.set(windowStart, Math.max(this.localWindows.get(windowStart) ?? 0, windowStart + rule.windowMs));
+    if (localCount > rule.limit) return this.reject(rule, retryAfterSeconds);
+
+    if (this.params.shared) {
+      try {
+        const total = await this.params.shared.add(bucket, windowStart, 1);
+        if (total > rule.limit) return this.reject(rule, retryAfterSeconds);
+      } catch (err) {
+        this.params.onSharedFailure?.(err);
+      }
+    }
+    return ALLOWED;
+  }
+
+  /** Counts one failure without deciding anything (the wrong-token throttle reads with `exceeded`). */
+  async count(rule: RateRule, id: string): Promise<void> {
+    if (rule.limit <= 0) return;
+    await this.take(rule, id);
+  }
+
+  /** Refuses when `id` has already used up `rule` in this window (does not count). */
+  async exceeded(rule: RateRule, id: string): Promise<RateDecision> {
+    if (rule.limit <= 0) return ALLOWED;
+    const now = this.params.clock.now().getTime();
+    const windowStart = now - (now % rule.windowMs);
+    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
+    const bucket = `${rule.scope}:${id}`;
+    let total = this.local.get(`${windowStart}|${bucket}`) ?? 0;
+    if (this.params.shared && total < rule.limit) {
+      try {
+        total = Math.max(total, await this.params.shared.get(bucket, windowStart));
+      } catch (err) {
+        this.params.onSharedFailure?.(err);
+      }
+    }
+    return total >= rule.limit ? this.reject(rule, retryAfterSeconds) : ALLOWED;
+  }
+
+  private reject(rule: RateRule, retryAfterSeconds: number): RateDecision {
+    this.params.onRejected?.(rule.scope);
+    return { allowed: false, retryAfterSeconds };
+  }
+
+  /** Drops local counts of finished windows; sweeps the shared table now and then. */
+  private forgetOldWindows(now: number): void {
+    let stale = false;
+    for (const end of this.localWindows.values()) if (end <= now) stale = true;
+    if (stale) {
+      for (const [key] of this.local) {
+        const start = Number(key.slice(0, key.indexOf('|')));
+        const end = this.localWindows.get(start);
+        if (end === undefined || end <= now) this.local.delete(key);
+      }
+      this.localWindows = new Map([...this.localWindows].filter(([, end]) => end > now));
+    }
+    if (this.params.shared && now - this.lastSweep > 10_000) {
+      this.lastSweep = now;
+      void this.params.shared.sweep(now - 86_400_000 - 60_000).catch((err) => this.params.onSharedFailure?.(err));
+    }
+  }
+}
