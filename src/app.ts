@@ -17,6 +17,9 @@ import type { CrlPublisher } from './services/crl-publisher';
 import type { KeyService } from './services/key-service';
 import type { OcspResponder } from './services/ocsp-responder';
 import { ocspRouter } from './http/routes/ocsp';
+import { metricsRouter } from './http/routes/metrics';
+import { requestMetrics, type RequestRecorder } from './http/request-metrics';
+import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 
 export interface AppDeps {
@@ -32,6 +35,8 @@ export interface AppDeps {
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly trustProxy?: boolean;
+  /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
+  readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -42,6 +47,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
+  // First, so every answer is counted and timed (429s and early rejections too).
+  if (deps.metrics) app.use(requestMetrics(deps.metrics.recorder));
 
   // Security headers on every answer (an API: no framing, no sniffing, no referrer, strict CSP).
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
@@ -50,6 +57,8 @@ export function createApp(deps: AppDeps): Express {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     res.locals.requestId = id;
+    // Anything that logs about this request uses this logger, so every line carries the request id.
+    res.locals.logger = deps.logger.child({ requestId: id });
     if (deps.logger.isLevelEnabled('info')) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
@@ -66,6 +75,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
+  if (deps.metrics) app.use(metricsRouter(deps.metrics));
   app.use(caRouter(deps.ca));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });

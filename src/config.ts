@@ -60,6 +60,8 @@ export const configSchema = z
     OCSP_SIGNER_VALIDITY: duration('7d'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     TRUST_PROXY: booleanish.default(false),
+    METRICS_ENABLED: booleanish.default(true),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.MTLS_CA_BOOTSTRAP_APP_KEY) !== Boolean(env.MTLS_CA_BOOTSTRAP_APP_TOKEN)) {

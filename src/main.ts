@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
 import { startService, type Service } from './service';
+import { aggregateWorkerMetrics } from './observability/cluster-metrics';
 
 /**
  * `mtls-ca serve`: parse config, wire dependencies, listen, stop cleanly on SIGTERM/SIGINT.
@@ -41,6 +42,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   announceBootstrapKey(prepared, config);
   await prepared.close();
 
+  if (config.METRICS_ENABLED) aggregateWorkerMetrics();
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.WORKERS; i++) fork();

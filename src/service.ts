@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
@@ -16,6 +17,8 @@ import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
 import { OcspResponder } from './services/ocsp-responder';
+import { Metrics } from './observability/metrics';
+import { clusterScrape } from './observability/cluster-metrics';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -33,6 +36,8 @@ export interface Service {
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
+  /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
+  readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
@@ -87,12 +92,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       backdateSeconds: config.CERT_BACKDATE_SECONDS,
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials });
+    const metrics = config.METRICS_ENABLED ? new Metrics() : null;
+    const observer = metrics ?? undefined;
+    metrics?.watchPool(() => ledger.poolStats());
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, observer });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,
       clock,
       logger,
+      observer,
       params: {
         validityMs: config.CRL_VALIDITY,
         refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
@@ -102,6 +111,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       },
     });
     await crl.start();
+    metrics?.watchCrl(() => crl.current(), clock);
     const ocsp = new OcspResponder({
       ca,
       ledger: ledger.certificates,
@@ -111,9 +121,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       serials,
       logger,
       params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
+      observer,
     });
     await ocsp.start();
-    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined));
+    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), observer);
     const app = createApp({
       ocsp,
       certificates,
@@ -125,6 +136,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       signing,
       logger,
       trustProxy: config.TRUST_PROXY,
+      // A worker's scrape answers for the whole cluster (the primary sums every worker's registry).
+      metrics: metrics
+        ? { recorder: metrics, token: config.METRICS_TOKEN, scrape: cluster.isWorker ? clusterScrape(metrics.registry) : () => metrics.scrape() }
+        : undefined,
       readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
     return {
@@ -133,6 +148,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ca,
       keys,
       crl,
+      metrics,
       bootstrapKey,
       close: async () => {
         crl.stop();
