@@ -20,6 +20,9 @@ import { ocspRouter } from './http/routes/ocsp';
 import { limitPerClientIp } from './http/rate-limit';
 import { requestLimits, type RequestLimits } from './http/request-limits';
 import type { RateLimiter, RateRule } from './services/rate-limiter';
+import { metricsRouter } from './http/routes/metrics';
+import { requestMetrics, type RequestRecorder } from './http/request-metrics';
+import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 
 export interface AppDeps {
@@ -40,6 +43,8 @@ export interface AppDeps {
   readonly limits?: RequestLimits;
   /** Per-client-IP limit on signing. */
   readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
+  /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
+  readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
@@ -52,6 +57,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
+  // First, so every answer is counted and timed (429s and early rejections too).
+  if (deps.metrics) app.use(requestMetrics(deps.metrics.recorder));
 
   // Security headers on every answer (an API: no framing, no sniffing, no referrer, strict CSP).
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
@@ -60,6 +67,8 @@ export function createApp(deps: AppDeps): Express {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     res.locals.requestId = id;
+    // Anything that logs about this request uses this logger, so every line carries the request id.
+    res.locals.logger = deps.logger.child({ requestId: id });
     if (deps.logger.isLevelEnabled('info')) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
@@ -77,6 +86,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
+  if (deps.metrics) app.use(metricsRouter(deps.metrics));
   app.use(caRouter(deps.ca));
   if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });

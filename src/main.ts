@@ -6,6 +6,7 @@ import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
 import { createHttpServer, type HttpServerLimits } from './http/server';
 import { startService, type Service } from './service';
+import { aggregateWorkerMetrics } from './observability/cluster-metrics';
 
 export function httpLimitsOf(config: Config): HttpServerLimits {
   return {
@@ -52,6 +53,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   announceBootstrapKey(prepared, config);
   await prepared.close();
 
+  if (config.METRICS_ENABLED) aggregateWorkerMetrics();
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.WORKERS; i++) fork();

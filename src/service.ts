@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
@@ -19,6 +20,8 @@ import { OcspResponder } from './services/ocsp-responder';
 import { RateLimiter } from './services/rate-limiter';
 import { AuthGuard } from './services/auth-guard';
 import { RateLimitRepository } from './store/rate-limit-repository';
+import { Metrics } from './observability/metrics';
+import { clusterScrape } from './observability/cluster-metrics';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -36,6 +39,8 @@ export interface Service {
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
+  /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
+  readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
@@ -77,10 +82,17 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   try {
     const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
     // Rate limits: per process on the embedded database, shared through PostgreSQL by every replica.
+    const metrics = config.METRICS_ENABLED ? new Metrics() : null;
+    let lastLimiterWarning = 0;
     const limiter = new RateLimiter({
+      onRejected: (scope) => metrics?.rateLimited(scope),
       clock,
       shared: ledger.kind === 'postgres' ? new RateLimitRepository(ledger.sql) : undefined,
-      onSharedFailure: (err) => logger.warn({ err }, 'the shared rate-limit counters are unavailable; counting locally'),
+      onSharedFailure: (err) => {
+        if (Date.now() - lastLimiterWarning < 10_000) return;
+        lastLimiterWarning = Date.now();
+        logger.warn({ err }, 'the shared rate-limit counters are unavailable; counting locally');
+      },
     });
     const guard = new AuthGuard(limiter, {
       failures: { scope: 'auth-failures', limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_MS },
@@ -100,12 +112,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       backdateSeconds: config.CERT_BACKDATE_SECONDS,
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials });
+    const observer = metrics ?? undefined;
+    metrics?.watchPool(() => ledger.poolStats());
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, observer });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,
       clock,
       logger,
+      observer,
       params: {
         validityMs: config.CRL_VALIDITY,
         refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
@@ -115,6 +130,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       },
     });
     await crl.start();
+    metrics?.watchCrl(() => crl.current(), clock);
     const ocsp = new OcspResponder({
       ca,
       ledger: ledger.certificates,
@@ -124,9 +140,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       serials,
       logger,
       params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
+      observer,
     });
     await ocsp.start();
-    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined));
+    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), observer);
     const app = createApp({
       ocsp,
       certificates,
@@ -145,6 +162,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
       },
       signRateLimit: { limiter, rule: { scope: 'sign-ip', limit: config.RATE_LIMIT_SIGN_PER_IP, windowMs: 1000 } },
+      // A worker's scrape answers for the whole cluster (the primary sums every worker's registry).
+      metrics: metrics
+        ? { recorder: metrics, token: config.METRICS_TOKEN, scrape: cluster.isWorker ? clusterScrape(metrics.registry) : () => metrics.scrape() }
+        : undefined,
       readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
     return {
@@ -153,6 +174,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ca,
       keys,
       crl,
+      metrics,
       bootstrapKey,
       close: async () => {
         crl.stop();

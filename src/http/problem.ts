@@ -81,7 +81,7 @@ function fromParserError(err: { type?: string; status?: number; statusCode?: num
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = err instanceof CaError ? err : fromParserError(err) ?? new CaError('internal', 'an internal error occurred');
-    const log = logger.child({ requestId: res.locals.requestId as string | undefined });
+    const log = (res.locals.logger as Logger | undefined) ?? logger.child({ requestId: res.locals.requestId as string | undefined });
     if (error.status >= 500) {
       log.error({ err: err instanceof CaError ? (err.cause ?? err) : err, kind: error.kind }, 'request failed');
     } else {

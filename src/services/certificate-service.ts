@@ -2,7 +2,7 @@ import { certificateStatus, type CertificateStatus, type IssuedCertificate } fro
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
 import { isAdmin, mayActOnAccount, type Principal } from '../domain/permissions';
-import { parseRevocationReason } from '../domain/revocation-reasons';
+import { parseRevocationReason, type RevocationReason } from '../domain/revocation-reasons';
 import { normalizeSerialNumber } from '../domain/serial-number';
 import type { CertificateFilter, ListCursor } from '../store/certificate-repository';
 
@@ -11,6 +11,11 @@ export interface CertificateLedger {
   findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
   revoke(serialNumber: string, revocation: NonNullable<IssuedCertificate['revocation']>): Promise<{ certificate: IssuedCertificate; changed: boolean } | null>;
   list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]>;
+}
+
+/** Told of each revocation that changed the ledger (metrics); must not throw. */
+export interface RevocationObserver {
+  revoked(account: string, reason: RevocationReason): void;
 }
 
 export interface ListQuery {
@@ -37,6 +42,7 @@ export class CertificateService {
     private readonly clock: Clock,
     /** Told after every revocation that changed the ledger (the CRL publisher). */
     private readonly onRevoked: () => void,
+    private readonly observer?: RevocationObserver,
   ) {}
 
   /** A certificate of the caller's account; 404 for unknown serials and for other accounts alike. */
@@ -55,7 +61,10 @@ export class CertificateService {
     if (existing.revocation) return existing;
     const result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey });
     if (!result) throw notFound();
-    if (result.changed) this.onRevoked();
+    if (result.changed) {
+      this.onRevoked();
+      this.observer?.revoked(result.certificate.account, reason);
+    }
     return result.certificate;
   }
 

@@ -32,6 +32,8 @@ export interface RateLimiterParams {
 }
 
 const ALLOWED: RateDecision = { allowed: true };
+/** How long `exceeded` trusts a read of the shared counters. */
+const SHARED_READ_REUSE_MS = 250;
 
 /**
  * Fixed-window counters. Each process counts locally first, so a flood from one client is refused
@@ -40,6 +42,7 @@ const ALLOWED: RateDecision = { allowed: true };
  */
 export class RateLimiter {
   private readonly local = new Map<string, number>();
+  private readonly sharedReads = new Map<string, { total: number; until: number }>();
   private localWindows = new Map<number, number>();
   private lastSweep = 0;
   private readonly maxBuckets: number;
@@ -89,12 +92,21 @@ export class RateLimiter {
     const windowStart = now - (now % rule.windowMs);
     const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
     const bucket = `${rule.scope}:${id}`;
-    let total = this.local.get(`${windowStart}|${bucket}`) ?? 0;
+    const key = `${windowStart}|${bucket}`;
+    let total = this.local.get(key) ?? 0;
     if (this.params.shared && total < rule.limit) {
-      try {
-        total = Math.max(total, await this.params.shared.get(bucket, windowStart));
-      } catch (err) {
-        this.params.onSharedFailure?.(err);
+      // Reads of other replicas' counts are reused briefly: this runs on every authenticated request.
+      const cached = this.sharedReads.get(key);
+      if (cached && cached.until > now) total = Math.max(total, cached.total);
+      else {
+        try {
+          const shared = await this.params.shared.get(bucket, windowStart);
+          if (this.sharedReads.size >= this.maxBuckets) this.sharedReads.clear();
+          this.sharedReads.set(key, { total: shared, until: now + SHARED_READ_REUSE_MS });
+          total = Math.max(total, shared);
+        } catch (err) {
+          this.params.onSharedFailure?.(err);
+        }
       }
     }
     return total >= rule.limit ? this.reject(rule, retryAfterSeconds) : ALLOWED;
@@ -116,6 +128,7 @@ export class RateLimiter {
         if (end === undefined || end <= now) this.local.delete(key);
       }
       this.localWindows = new Map([...this.localWindows].filter(([, end]) => end > now));
+      for (const [key, read] of this.sharedReads) if (read.until <= now) this.sharedReads.delete(key);
     }
     if (this.params.shared && now - this.lastSweep > 10_000) {
       this.lastSweep = now;

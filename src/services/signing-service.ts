@@ -13,12 +13,18 @@ export interface CertificateLedgerWriter {
   insert(cert: IssuedCertificate): Promise<void>;
 }
 
+/** Told of each certificate issued (metrics); must not throw. */
+export interface IssuanceObserver {
+  issued(account: string): void;
+}
+
 export interface SigningServiceDeps {
   readonly ca: CertificateAuthority;
   readonly profile: IssuanceProfile;
   readonly ledger: CertificateLedgerWriter;
   readonly clock: Clock;
   readonly serials: SerialSource;
+  readonly observer?: IssuanceObserver;
 }
 
 /** Read → check policy → authorize → sign → record (ledger first) → return. */
@@ -57,6 +63,7 @@ export class SigningService {
       revocation: null,
     };
     await ledger.insert(issued); // the certificate leaves the server only after this commit
+    this.deps.observer?.issued(issued.account);
     return issued;
   }
 }

@@ -14,6 +14,14 @@ export type LedgerTarget =
   /** `dataDir` undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir?: string };
 
+/** Connections of the PostgreSQL pool (pg's totalCount, idleCount, waitingCount and max). */
+export interface PoolStats {
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
 /** The opened certificate ledger: raw SQL, Prisma, and the repositories built on them. */
 export interface Ledger {
   readonly kind: 'postgres' | 'pglite';
@@ -22,6 +30,8 @@ export interface Ledger {
   readonly certificates: CertificateRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly crls: CrlRepository;
+  /** The PostgreSQL pool's connections; null for PGlite (one embedded, in-process connection, no pool). */
+  poolStats(): PoolStats | null;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -32,8 +42,10 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
   let sql: SqlDatabase;
   let prisma: PrismaClient;
   let release: () => Promise<void> = async () => undefined;
+  let poolStats: () => PoolStats | null = () => null;
   if (target.kind === 'postgres') {
     const { db, pool } = openPostgres(target.url, target.poolSize ?? 10);
+    poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     sql = db;
     prisma = prismaForPostgres(pool);
   } else {
@@ -62,6 +74,7 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     certificates: new CertificateRepository(prisma, sql),
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
+    poolStats,
     async ping() {
       try {
         await sql.query('SELECT 1');

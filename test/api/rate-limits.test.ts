@@ -32,6 +32,8 @@ describe.each(backends())('abuse limits on %s', (backend) => {
       expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(refused.headers['retry-after']).toBe('1');
       expect(refused.body).toMatchObject({ type: 'urn:mtls-ca:problem:too-many-requests', status: 429 });
+      const metrics = await t.http.get('/metrics');
+      expect(metrics.text).toMatch(/^mtlsca_rate_limit_rejections_total\{scope="sign-ip"\} 1$/m);
       // Other endpoints are not limited by the signing rule.
       expect((await t.http.get('/private-certificates').set(t.admin)).status).toBe(200);
       // The next window admits again.
