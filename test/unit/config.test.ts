@@ -13,6 +13,8 @@ describe('configuration', () => {
       CERT_BACKDATE_SECONDS: 300,
       LOG_LEVEL: 'info',
       TRUST_PROXY: false,
+      DATABASE_TIMEOUT_MS: 5000,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
     });
     expect(c.DATABASE_URL).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
@@ -34,6 +36,8 @@ describe('configuration', () => {
     ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key', MTLS_CA_BOOTSTRAP_APP_TOKEN: 'short' }],
     ['CA_KEY_FILE', { CA_CERT_FILE: '/tmp/ca.crt' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['DATABASE_TIMEOUT_MS', { DATABASE_TIMEOUT_MS: '5' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '-1' }],
   ])('stops with a message naming %s', (variable, env) => {
     let error: unknown;
     try {
