@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
-import { closeServer } from './http/close-server';
+import { gracefulServer } from './http/graceful-server';
 import { startService, type Service } from './service';
 
 /**
@@ -85,6 +85,7 @@ async function runServer(config: Config, logger: Logger): Promise<void> {
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
+  const graceful = gracefulServer(server);
   const address = server.address();
   logger.info({ address, port: typeof address === 'object' && address ? address.port : config.PORT }, 'mtls-ca is listening');
 
@@ -93,7 +94,7 @@ async function runServer(config: Config, logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new connections; finishing the requests in flight');
-    void closeServer(server, config.SHUTDOWN_TIMEOUT_MS).then(async ({ forced }) => {
+    void graceful.close(config.SHUTDOWN_TIMEOUT_MS).then(async ({ forced }) => {
       if (forced) logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'cut the requests still in flight at SHUTDOWN_TIMEOUT_MS');
       // Handlers of cut requests may still hold a connection for up to DATABASE_TIMEOUT_MS.
       let timer: NodeJS.Timeout | undefined;
