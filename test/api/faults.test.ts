@@ -12,7 +12,7 @@ import { startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy';
 const postgresOnly = process.env.MTLS_CA_TEST_POSTGRES_URL ? describe : describe.skip;
 
 /** The bound under test: the spawned service waits this long for PostgreSQL before answering 503. */
-const DATABASE_TIMEOUT_MS = 1500;
+const DATABASE_TIMEOUT_MS = 3000;
 /** A request on a hung database: at most one wait for a flush slot and one for its own statement, plus slack. */
 const HUNG_BOUND_MS = DATABASE_TIMEOUT_MS * 2 + 1000;
 
@@ -135,20 +135,20 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     for (const p of ['/crl', '/crl.pem', '/ca.pem', '/ca.crt']) {
       const { value, ms } = await get(p);
       expect([p, value]).toEqual([p, 200]);
-      expect(ms).toBeLessThan(500);
+      expect(ms).toBeLessThan(1000);
     }
     expect((await fetchRemoteCrl(svc.url)).der.equals(crlBefore.der)).toBe(true);
     for (const method of ['POST', 'GET'] as const) {
       const cached = await ocsp(ocspC0, method);
       expect(cached).toMatchObject({ status: 200, answer: 'good' });
-      expect(cached.ms).toBeLessThan(500);
+      expect(cached.ms).toBeLessThan(1000);
     }
     // Not cached: the status cannot be read, so the responder says so (never a guessed 'good').
     expect(await ocsp(ocspC1, 'POST')).toMatchObject({ status: 200, answer: 'trylater' });
 
     const readyz = await timed(() => fetch(`${svc.url}/readyz`));
     expect(readyz.value.status).toBe(503);
-    expect(readyz.ms).toBeLessThan(1500);
+    expect(readyz.ms).toBeLessThan(2000);
     expect((await readyz.value.json()).checks).toMatchObject({ database: false, caKey: true, crl: true });
     expect((await get('/healthz')).value).toBe(200);
 
@@ -184,14 +184,14 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     for (const p of ['/crl', '/crl.pem', '/ca.pem']) {
       const { value, ms } = await get(p);
       expect([p, value]).toEqual([p, 200]);
-      expect(ms).toBeLessThan(500);
+      expect(ms).toBeLessThan(1000);
     }
     const cached = await ocsp(ocspC2, 'POST');
     expect(cached).toMatchObject({ status: 200, answer: 'good' });
-    expect(cached.ms).toBeLessThan(500);
+    expect(cached.ms).toBeLessThan(1000);
     const readyz = await timed(() => fetch(`${svc.url}/readyz`));
     expect(readyz.value.status).toBe(503);
-    expect(readyz.ms).toBeLessThan(1500);
+    expect(readyz.ms).toBeLessThan(2000);
     expect((await get('/healthz')).value).toBe(200);
     expect(await alive()).toBe(true);
 
