@@ -53,6 +53,8 @@ export const configSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')
       .optional(),
     DATABASE_POOL_SIZE: positiveInt(10),
+    DATABASE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     WORKERS: z
       .union([z.literal('auto'), z.string().regex(/^\d{1,3}$/, 'a number of processes or "auto"')])
       .default('1')

@@ -48,7 +48,7 @@ export interface Service {
 
 export function ledgerTargetFor(config: Config): LedgerTarget {
   return config.DATABASE_URL
-    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE }
+    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS }
     : { kind: 'pglite', dataDir: config.MTLS_CA_DATA_DIR };
 }
 

@@ -144,28 +144,29 @@ export class OcspResponder {
 
   /** The current signer; a delegated one is replaced when a third of its lifetime is left. */
   private async signer(): Promise<OcspSigningIdentity> {
-    const { params, ca, crypto, clock, serials, logger } = this.deps;
+    const { params, ca, clock, logger } = this.deps;
     if (params.signWithCa) return (this.identity ??= caSigningIdentity(ca));
     const current = this.identity;
     const fresh = current?.notAfter && current.notAfter.getTime() - clock.now().getTime() > params.signerValidityMs / 3;
     if (current && fresh) return current;
-    this.rotating ??= issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs).then(
-      async (identity) => {
-        // Ledger first: a signer certificate is used only once it is recorded.
-        if (identity.record) await this.deps.ledger.insert(identity.record);
-        this.identity = identity;
-        this.rotating = null;
-        logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');
-        return identity;
-      },
-      (err) => {
-        this.rotating = null;
-        throw err;
-      },
-    );
+    if (!this.rotating) {
+      this.rotating = this.rotate().finally(() => (this.rotating = null));
+      // Handled here as well: nobody may be waiting for it (below), and the ledger may be down (the next answer tries again).
+      this.rotating.catch((err) => logger.warn({ err }, 'could not issue and record a new delegated OCSP signer'));
+    }
     // An old signer still valid keeps answering while its successor is made.
     if (current && current.notAfter && current.notAfter.getTime() > clock.now().getTime()) return current;
     return this.rotating;
+  }
+
+  /** Issues a new delegated signer and records it in the ledger; only then is it used. */
+  private async rotate(): Promise<OcspSigningIdentity> {
+    const { ca, crypto, clock, serials, logger, params } = this.deps;
+    const identity = await issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs);
+    if (identity.record) await this.deps.ledger.insert(identity.record);
+    this.identity = identity;
+    logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');
+    return identity;
   }
 }
 

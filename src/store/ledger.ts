@@ -10,7 +10,8 @@ import { prismaForPglite, prismaForPostgres, type PrismaClient } from './prisma-
 import type { SqlDatabase } from './sql';
 
 export type LedgerTarget =
-  | { kind: 'postgres'; url: string; poolSize?: number }
+  /** `timeoutMs`: how long to wait for a connection or an answer before failing (default 5000). */
+  | { kind: 'postgres'; url: string; poolSize?: number; timeoutMs?: number }
   /** `dataDir` undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir?: string };
 
@@ -32,8 +33,8 @@ export interface Ledger {
   readonly crls: CrlRepository;
   /** The PostgreSQL pool's connections; null for PGlite (one embedded, in-process connection, no pool). */
   poolStats(): PoolStats | null;
-  /** True when the database answers a trivial query. */
-  ping(): Promise<boolean>;
+  /** True when the database answers a trivial query within `withinMs` (default 1000); concurrent calls share one query. */
+  ping(withinMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -43,8 +44,10 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
   let prisma: PrismaClient;
   let release: () => Promise<void> = async () => undefined;
   let poolStats: () => PoolStats | null = () => null;
+  // PostgreSQL: the wait for a connection, an answer, or a slot for a write (PGlite is in-process: no bound).
+  const timeoutMs = target.kind === 'postgres' ? (target.timeoutMs ?? 5000) : undefined;
   if (target.kind === 'postgres') {
-    const { db, pool } = openPostgres(target.url, target.poolSize ?? 10);
+    const { db, pool } = openPostgres(target.url, { poolSize: target.poolSize ?? 10, timeoutMs: timeoutMs! });
     poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     sql = db;
     prisma = prismaForPostgres(pool);
@@ -67,21 +70,25 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     throw e;
   }
   let closed = false;
+  let pinging: Promise<boolean> | null = null;
   return {
     kind: sql.kind,
     sql,
     prisma,
-    certificates: new CertificateRepository(prisma, sql),
+    certificates: new CertificateRepository(prisma, sql, { maxWaitMs: timeoutMs }),
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
     poolStats,
-    async ping() {
-      try {
-        await sql.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      }
+    ping(withinMs = 1000) {
+      // Bounded: a hung database must make readiness say no promptly, not after the pool's timeouts.
+      pinging ??= new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), withinMs);
+        sql.query('SELECT 1').then(
+          () => resolve(true),
+          () => resolve(false),
+        ).finally(() => clearTimeout(timer));
+      }).finally(() => (pinging = null));
+      return pinging;
     },
     async close() {
       if (closed) return;

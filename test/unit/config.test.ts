@@ -14,6 +14,8 @@ describe('configuration', () => {
       LOG_LEVEL: 'info',
       TRUST_PROXY: false,
       METRICS_ENABLED: true,
+      DATABASE_TIMEOUT_MS: 5000,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
     });
     expect(c.DATABASE_URL).toBeUndefined();
     expect(c.METRICS_TOKEN).toBeUndefined();
@@ -43,6 +45,8 @@ describe('configuration', () => {
     ['METRICS_ENABLED', { METRICS_ENABLED: 'maybe' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'too-short' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'has a space in it 0123456789' }],
+    ['DATABASE_TIMEOUT_MS', { DATABASE_TIMEOUT_MS: '5' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '-1' }],
   ])('stops with a message naming %s', (variable, env) => {
     let error: unknown;
     try {
