@@ -39,6 +39,17 @@ describe('the CSR policy', () => {
     await expect(checkCertificateRequest(der)).rejects.toMatchObject({ kind: 'malformed-csr' });
   });
 
+  it('refuses a CSR inside a second BEGIN/END pair instead of reading the inner block', async () => {
+    const pem = (await fixture('ec-p256.csr')).toString('latin1');
+    const nested = `-----BEGIN CERTIFICATE REQUEST-----\n${pem}-----END CERTIFICATE REQUEST-----\n`;
+    expect(() => csrDerFromBody(Buffer.from(nested))).toThrow(expect.objectContaining({ kind: 'malformed-csr' }));
+    const strayEnd = `${pem}-----END CERTIFICATE REQUEST-----\n`;
+    expect(() => csrDerFromBody(Buffer.from(strayEnd))).toThrow(expect.objectContaining({ kind: 'malformed-csr' }));
+    // Text after the one block, CRLF line ends and indentation stay accepted.
+    expect(csrDerFromBody(Buffer.from(`${pem}\nissued for acme\n`)).length).toBeGreaterThan(0);
+    expect(csrDerFromBody(Buffer.from(pem.replace(/\n/g, '\r\n'))).length).toBeGreaterThan(0);
+  });
+
   it('rejects deeply nested garbage without crashing', async () => {
     const nested = Buffer.alloc(4000, 0x30);
     await expect(checkCertificateRequest(csrDerFromBody(nested))).rejects.toBeInstanceOf(CaError);
