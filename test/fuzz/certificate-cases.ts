@@ -10,6 +10,9 @@ const enc = encodeURIComponent;
 
 // ---- revoke ----
 
+/** The revocation body limit (routes/certificates.ts). */
+const MAX_REVOKE_BODY = 4 * 1024;
+
 const REASONS_REFUSED = ['certificateHold', 'removeFromCRL', '6', '8', '7', '11', '99', '-1', '1.0', 'key compromise', 'key_compromise', 'superseded\u0000', '\u0130nvalid', 'x'.repeat(41)];
 const badReasonValue = fc.oneof(fc.constantFrom(...REASONS_REFUSED), fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !/^\s*(\d{1,2}|[a-z]+)\s*$/i.test(s)));
 
@@ -46,7 +49,9 @@ export function revokeCases(credentials: Credentials): fc.Arbitrary<BadRequest> 
       make('repeated-reason', `${base}/${serial}${queryString(Array.from({ length: n }, () => ['reason', 'keyCompromise'] as const))}`, [400]),
     ),
     fc.record({ base, serial: unknownSerial, name: unknownParameter }).map(({ base, serial, name }) => make('unknown-parameter', `${base}/${serial}?${name}=keyCompromise`, [400])),
-    fc.record({ base, serial: unknownSerial, body: brokenJson }).map(({ base, serial, body }) => make('broken-json', `${base}/${serial}`, [400], json, body)),
+    fc.record({ base, serial: unknownSerial, body: brokenJson }).map(({ base, serial, body }) =>
+      make('broken-json', `${base}/${serial}`, body.length > MAX_REVOKE_BODY ? [413] : [400], json, body),
+    ),
     fc.record({ base, serial: unknownSerial, body: badBodyReason }).map(({ base, serial, body }) =>
       make('bad-json-reason', `${base}/${serial}`, [400], json, Buffer.from(JSON.stringify(body))),
     ),
