@@ -1,10 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readCsr, type CsrParts } from '../../src/domain/csr-reader';
 import { decodeSinglePem } from '../../src/domain/pem';
 
 /** The committed openssl-made CSRs the fuzz cases start from (test/fixtures, see make-fixtures.sh). */
-const FIXTURES = path.join(__dirname, '..', 'fixtures');
+export const FIXTURES = findFixtures();
+
+/** test/fixtures of the repository, found upwards (this file also runs compiled, from build-bench/). */
+function findFixtures(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'test', 'fixtures');
+    if (existsSync(path.join(candidate, 'make-fixtures.sh'))) return candidate;
+  }
+  throw new Error('cannot find test/fixtures above ' + __dirname);
+}
 
 export interface CsrFixture {
   readonly name: string;

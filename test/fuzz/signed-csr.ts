@@ -1,3 +1,4 @@
+import { FIXTURES } from './csr-fixtures';
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { OID } from '../../src/domain/oids';
  * deterministic, so a seeded fuzz case is the same bytes every run. A policy gap that lets a bad
  * subject through shows up as an issued certificate, not as a signature failure.
  */
-const key = createPrivateKey(readFileSync(path.join(__dirname, '..', 'fixtures', 'fuzz-signer.key')));
+const key = createPrivateKey(readFileSync(path.join(FIXTURES, 'fuzz-signer.key')));
 export const FUZZ_SIGNER_SPKI = createPublicKey(key).export({ format: 'der', type: 'spki' });
 
 export function signedCsr(parts: { subject: Buffer; version?: Buffer; attributes?: Buffer }): Buffer {
