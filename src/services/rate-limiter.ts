@@ -52,26 +52,32 @@ export class RateLimiter {
   }
 
   /** Counts one request against `rule` for `id`; says whether it may proceed. */
-  async take(rule: RateRule, id: string): Promise<RateDecision> {
+  take(rule: RateRule, id: string): Promise<RateDecision> {
+    return this.add(rule, id, true);
+  }
+
+  /** Counts one failure without deciding anything (the wrong-token throttle reads with `exceeded`). */
+  async count(rule: RateRule, id: string): Promise<void> {
+    await this.add(rule, id, false);
+  }
+
+  private async add(rule: RateRule, id: string, report: boolean): Promise<RateDecision> {
     if (rule.limit <= 0) return ALLOWED;
-    const now = this.params.clock.now().getTime();
-    const windowStart = now - (now % rule.windowMs);
-    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
-    const bucket = `${rule.scope}:${id}`;
-    const key = `${windowStart}|${bucket}`;
+    const { now, windowStart, retryAfterSeconds, bucket, key } = this.windowOf(rule, id);
+    const refuse = () => (report ? this.reject(rule, retryAfterSeconds) : { allowed: false as const, retryAfterSeconds });
     this.forgetOldWindows(now);
 
     const seen = this.local.get(key);
-    if (seen === undefined && this.local.size >= this.maxBuckets) return this.reject(rule, retryAfterSeconds);
+    if (seen === undefined && this.local.size >= this.maxBuckets) return refuse();
     const localCount = (seen ?? 0) + 1;
     this.local.set(key, localCount);
     this.localWindows.set(windowStart, Math.max(this.localWindows.get(windowStart) ?? 0, windowStart + rule.windowMs));
-    if (localCount > rule.limit) return this.reject(rule, retryAfterSeconds);
+    if (localCount > rule.limit) return refuse();
 
     if (this.params.shared) {
       try {
         const total = await this.params.shared.add(bucket, windowStart, 1);
-        if (total > rule.limit) return this.reject(rule, retryAfterSeconds);
+        if (total > rule.limit) return refuse();
       } catch (err) {
         this.params.onSharedFailure?.(err);
       }
@@ -79,20 +85,19 @@ export class RateLimiter {
     return ALLOWED;
   }
 
-  /** Counts one failure without deciding anything (the wrong-token throttle reads with `exceeded`). */
-  async count(rule: RateRule, id: string): Promise<void> {
-    if (rule.limit <= 0) return;
-    await this.take(rule, id);
+  /** The fixed window `now` falls in, and the keys of `id`'s counter in it. */
+  private windowOf(rule: RateRule, id: string) {
+    const now = this.params.clock.now().getTime();
+    const windowStart = now - (now % rule.windowMs);
+    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
+    const bucket = `${rule.scope}:${id}`;
+    return { now, windowStart, retryAfterSeconds, bucket, key: `${windowStart}|${bucket}` };
   }
 
   /** Refuses when `id` has already used up `rule` in this window (does not count). */
   async exceeded(rule: RateRule, id: string): Promise<RateDecision> {
     if (rule.limit <= 0) return ALLOWED;
-    const now = this.params.clock.now().getTime();
-    const windowStart = now - (now % rule.windowMs);
-    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
-    const bucket = `${rule.scope}:${id}`;
-    const key = `${windowStart}|${bucket}`;
+    const { now, windowStart, retryAfterSeconds, bucket, key } = this.windowOf(rule, id);
     let total = this.local.get(key) ?? 0;
     if (this.params.shared && total < rule.limit) {
       // Reads of other replicas' counts are reused briefly: this runs on every authenticated request.
