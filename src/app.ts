@@ -19,6 +19,12 @@ import type { CrlPublisher } from './services/crl-publisher';
 import type { KeyService } from './services/key-service';
 import type { OcspResponder } from './services/ocsp-responder';
 import { ocspRouter } from './http/routes/ocsp';
+import { limitPerClientIp } from './http/rate-limit';
+import { requestLimits, type RequestLimits } from './http/request-limits';
+import type { RateLimiter, RateRule } from './services/rate-limiter';
+import { metricsRouter } from './http/routes/metrics';
+import { requestMetrics, type RequestRecorder } from './http/request-metrics';
+import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
 
@@ -35,8 +41,17 @@ export interface AppDeps {
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly audit: AuditTrail;
-  readonly trustProxy?: boolean;
+  /** Express "trust proxy": hops or addresses whose X-Forwarded-For is believed (TRUST_PROXY). */
+  readonly trustProxy?: boolean | number | string[];
+  /** URL length, body size, JSON depth and time limits; absent: only the per-route body limits. */
+  readonly limits?: RequestLimits;
+  /** Per-client-IP limit on signing. */
+  readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
+  /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
+  readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
 }
+
+const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -46,6 +61,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
+  // First, so every answer is counted and timed (429s and early rejections too).
+  if (deps.metrics) app.use(requestMetrics(deps.metrics.recorder));
 
   // Security headers on every answer (an API: no framing, no sniffing, no referrer, strict CSP).
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
@@ -54,6 +71,8 @@ export function createApp(deps: AppDeps): Express {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     res.locals.requestId = id;
+    // Anything that logs about this request uses this logger, so every line carries the request id.
+    res.locals.logger = deps.logger.child({ requestId: id });
     if (deps.logger.isLevelEnabled('info')) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
@@ -65,13 +84,16 @@ export function createApp(deps: AppDeps): Express {
     }
     next();
   });
+  if (deps.limits) app.use(requestLimits(deps.limits));
   app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
 
   // The CRL first: relying parties poll it hardest.
   app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
   app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
+  if (deps.metrics) app.use(metricsRouter(deps.metrics));
   app.use(caRouter(deps.ca));
+  if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);

@@ -22,6 +22,26 @@ function duration(def?: string) {
   return def === undefined ? schema : schema.prefault(def);
 }
 
+/**
+ * Which X-Forwarded-For hops to believe for the client IP. `false` (default): none, the socket address
+ * is the client. `true`: one reverse proxy in front. A number: that many proxies. Otherwise a comma list
+ * of proxy addresses/subnets or the names loopback, linklocal, uniquelocal (Express "trust proxy").
+ */
+const trustProxy = z
+  .string()
+  .max(1000)
+  .default('false')
+  .transform((v, ctx): boolean | number | string[] => {
+    const t = v.trim().toLowerCase();
+    if (['false', '0', 'no'].includes(t)) return false;
+    if (['true', 'yes'].includes(t)) return 1;
+    if (/^\d{1,2}$/.test(t)) return Number(t);
+    const list = t.split(',').map((s) => s.trim()).filter(Boolean);
+    if (list.length > 0 && list.every((s) => /^(loopback|linklocal|uniquelocal|[0-9a-f:.]+(\/\d{1,3})?)$/.test(s))) return list;
+    ctx.addIssue({ code: 'custom', message: 'true, false, a number of proxies, or a comma list of proxy addresses/subnets' });
+    return z.NEVER;
+  });
+
 export const configSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -33,6 +53,8 @@ export const configSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')
       .optional(),
     DATABASE_POOL_SIZE: positiveInt(10),
+    DATABASE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     WORKERS: z
       .union([z.literal('auto'), z.string().regex(/^\d{1,3}$/, 'a number of processes or "auto"')])
       .default('1')
@@ -59,7 +81,18 @@ export const configSchema = z
     OCSP_SIGN_WITH_CA: booleanish.default(false),
     OCSP_SIGNER_VALIDITY: duration('7d'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    TRUST_PROXY: booleanish.default(false),
+    TRUST_PROXY: trustProxy,
+    MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+    MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(256 * 1024).default(16 * 1024),
+    MAX_URL_LENGTH: z.coerce.number().int().min(64).max(64 * 1024).default(2048),
+    MAX_JSON_DEPTH: z.coerce.number().int().min(2).max(64).default(8),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    RATE_LIMIT_SIGN_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(10),
+    RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).max(1_000_000).default(20),
+    AUTH_FAILURE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10),
+    AUTH_FAILURE_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+    METRICS_ENABLED: booleanish.default(true),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.MTLS_CA_BOOTSTRAP_APP_KEY) !== Boolean(env.MTLS_CA_BOOTSTRAP_APP_TOKEN)) {

@@ -19,6 +19,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           'DATABASE_URL',
           'API_TOKEN_PEPPER',
           'MTLS_CA_BOOTSTRAP_APP_TOKEN',
+          'METRICS_TOKEN',
         ],
         censor: '[redacted]',
       },

@@ -4,7 +4,20 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
+import { createHttpServer, type HttpServerLimits } from './http/server';
+import { gracefulServer } from './http/graceful-server';
 import { startService, type Service } from './service';
+import { aggregateWorkerMetrics } from './observability/cluster-metrics';
+
+export function httpLimitsOf(config: Config): HttpServerLimits {
+  return {
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    maxUrlLength: config.MAX_URL_LENGTH,
+    maxJsonDepth: config.MAX_JSON_DEPTH,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  };
+}
 
 /**
  * `mtls-ca serve`: parse config, wire dependencies, listen, stop cleanly on SIGTERM/SIGINT.
@@ -36,12 +49,25 @@ function describeDatabase(config: Config): string {
 }
 
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down workers');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    // Each worker bounds its own stop; this is the backstop.
+    setTimeout(() => process.exit(0), config.SHUTDOWN_TIMEOUT_MS + config.DATABASE_TIMEOUT_MS + 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
   logger.info({ database: describeDatabase(config), workers: config.WORKERS }, 'starting mtls-ca');
   const prepared = await startService(config, logger);
   announceBootstrapKey(prepared, config);
   await prepared.close();
+  if (stopping) process.exit(0); // stopped during start-up: no worker to wait for
 
-  let stopping = false;
+  if (config.METRICS_ENABLED) aggregateWorkerMetrics();
   const fork = () => cluster.fork();
   for (let i = 0; i < config.WORKERS; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
@@ -52,46 +78,42 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     logger.error({ worker: worker.id, code, signal }, 'a worker died; starting another');
     setTimeout(fork, 500);
   });
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down workers');
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 15_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 async function runServer(config: Config, logger: Logger): Promise<void> {
+  // A signal during start-up is kept and acted on once the service is up (it then closes cleanly).
+  let early: string | undefined;
+  let stop = (signal: string) => void (early ??= signal);
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
   if (!cluster.isWorker) logger.info({ database: describeDatabase(config), publicBaseUrl: config.PUBLIC_BASE_URL }, 'starting mtls-ca');
   const service = await startService(config, logger);
   announceBootstrapKey(service, config);
-  const server: Server = service.app.listen(config.PORT, config.HOST);
+  const server: Server = createHttpServer(service.app, httpLimitsOf(config), logger).listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
+  const graceful = gracefulServer(server);
   const address = server.address();
   logger.info({ address, port: typeof address === 'object' && address ? address.port : config.PORT }, 'mtls-ca is listening');
 
   let stopping = false;
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => server.closeAllConnections(), 10_000);
-    force.unref();
-    server.close(async () => {
-      await service.close().catch((err) => logger.error({ err }, 'closing the ledger failed'));
+    logger.info({ signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new connections; finishing the requests in flight');
+    void graceful.close(config.SHUTDOWN_TIMEOUT_MS).then(async ({ forced }) => {
+      if (forced) logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'cut the requests still in flight at SHUTDOWN_TIMEOUT_MS');
+      // Handlers of cut requests may still hold a connection for up to DATABASE_TIMEOUT_MS.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.DATABASE_TIMEOUT_MS + 1000)));
+      await Promise.race([service.close().catch((err) => logger.error({ err }, 'closing the ledger failed')), bound]);
+      clearTimeout(timer);
       logger.info('stopped');
       process.exit(0);
     });
-    server.closeIdleConnections();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (early) stop(early);
 }

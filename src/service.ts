@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
@@ -16,6 +17,11 @@ import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
 import { OcspResponder } from './services/ocsp-responder';
+import { RateLimiter } from './services/rate-limiter';
+import { AuthGuard } from './services/auth-guard';
+import { RateLimitRepository } from './store/rate-limit-repository';
+import { Metrics } from './observability/metrics';
+import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
@@ -35,6 +41,8 @@ export interface Service {
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
   readonly audit: AuditTrail;
+  /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
+  readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
@@ -42,7 +50,7 @@ export interface Service {
 
 export function ledgerTargetFor(config: Config): LedgerTarget {
   return config.DATABASE_URL
-    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE }
+    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS }
     : { kind: 'pglite', dataDir: config.MTLS_CA_DATA_DIR };
 }
 
@@ -81,7 +89,24 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       outcome: 'success',
       details: { keyId: ca.keyId, subject: ca.certificate.subject, notAfter: ca.notAfter.toISOString(), generated: String(generated) },
     });
-    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, audit, config.API_KEY_CACHE_MS);
+    // Rate limits: per process on the embedded database, shared through PostgreSQL by every replica.
+    const metrics = config.METRICS_ENABLED ? new Metrics() : null;
+    let lastLimiterWarning = 0;
+    const limiter = new RateLimiter({
+      onRejected: (scope) => metrics?.rateLimited(scope),
+      clock,
+      shared: ledger.kind === 'postgres' ? new RateLimitRepository(ledger.sql) : undefined,
+      onSharedFailure: (err) => {
+        if (Date.now() - lastLimiterWarning < 10_000) return;
+        lastLimiterWarning = Date.now();
+        logger.warn({ err }, 'the shared rate-limit counters are unavailable; counting locally');
+      },
+    });
+    const guard = new AuthGuard(limiter, {
+      failures: { scope: 'auth-failures', limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_MS },
+      perKey: { scope: 'key', limit: config.RATE_LIMIT_PER_KEY, windowMs: 1000 },
+    });
+    const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), clock, audit, config.API_KEY_CACHE_MS, guard);
     const bootstrapPair =
       config.MTLS_CA_BOOTSTRAP_APP_KEY && config.MTLS_CA_BOOTSTRAP_APP_TOKEN
         ? { appKey: config.MTLS_CA_BOOTSTRAP_APP_KEY, appToken: config.MTLS_CA_BOOTSTRAP_APP_TOKEN }
@@ -95,12 +120,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       backdateSeconds: config.CERT_BACKDATE_SECONDS,
       publicBaseUrl: config.PUBLIC_BASE_URL,
     });
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, audit });
+    const observer = metrics ?? undefined;
+    metrics?.watchPool(() => ledger.poolStats());
+    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, observer, audit });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,
       clock,
       logger,
+      observer,
       params: {
         validityMs: config.CRL_VALIDITY,
         refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
@@ -110,6 +138,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       },
     });
     await crl.start();
+    metrics?.watchCrl(() => crl.current(), clock);
     const ocsp = new OcspResponder({
       ca,
       ledger: ledger.certificates,
@@ -120,9 +149,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       logger,
       audit,
       params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
+      observer,
     });
     await ocsp.start();
-    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), audit);
+    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), audit, observer);
     const app = createApp({
       ocsp,
       certificates,
@@ -135,6 +165,17 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       logger,
       audit,
       trustProxy: config.TRUST_PROXY,
+      limits: {
+        maxBodyBytes: config.MAX_BODY_BYTES,
+        maxUrlLength: config.MAX_URL_LENGTH,
+        maxJsonDepth: config.MAX_JSON_DEPTH,
+        requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      },
+      signRateLimit: { limiter, rule: { scope: 'sign-ip', limit: config.RATE_LIMIT_SIGN_PER_IP, windowMs: 1000 } },
+      // A worker's scrape answers for the whole cluster (the primary sums every worker's registry).
+      metrics: metrics
+        ? { recorder: metrics, token: config.METRICS_TOKEN, scrape: cluster.isWorker ? clusterScrape(metrics.registry) : () => metrics.scrape() }
+        : undefined,
       readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
     });
     return {
@@ -144,6 +185,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       keys,
       crl,
       audit,
+      metrics,
       bootstrapKey,
       close: async () => {
         crl.stop();

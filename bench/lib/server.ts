@@ -40,7 +40,17 @@ export function peakRssMbOf(pids: number[]): number {
 /** Starts `mtls-ca serve` as a user would, waits for /readyz. */
 export async function startServer(env: Record<string, string>, port: number): Promise<RunningServer> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      // Benchmarks measure capacity from one loopback client: the abuse limits would only measure themselves.
+      RATE_LIMIT_SIGN_PER_IP: '0',
+      RATE_LIMIT_PER_KEY: '0',
+      AUTH_FAILURE_LIMIT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -23,8 +23,12 @@ export const TOKEN_HASH_SCHEME = 'hmac-sha256';
  * a stolen database alone does not let anyone test token guesses.
  */
 export class TokenHasher {
+  /** What an unknown key is compared against, so both paths compute exactly one HMAC. */
+  private readonly decoy: Buffer;
+
   constructor(private readonly pepper: Buffer) {
     if (pepper.length < 32) throw new Error('the token pepper must be at least 32 bytes');
+    this.decoy = Buffer.from(this.hash(randomBytes(32).toString('base64url')));
   }
 
   hash(token: string): string {
@@ -34,7 +38,7 @@ export class TokenHasher {
   /** Constant-time check; `storedHash` null means an unknown key (still does the same work). */
   verify(token: string, storedHash: string | null): boolean {
     const actual = Buffer.from(this.hash(token));
-    const expected = Buffer.from(storedHash ?? this.hash(`unknown-key:${token}`));
+    const expected = storedHash === null ? this.decoy : Buffer.from(storedHash);
     const same = actual.length === expected.length && timingSafeEqual(actual, expected);
     return same && storedHash !== null;
   }

@@ -17,6 +17,14 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export type SubjectAttribute = 'CN' | 'OU' | 'O' | 'L' | 'ST' | 'C';
 
+/**
+ * Characters no subject value may hold: C0 and C1 controls, U+FFFD (what undecodable UTF-8 becomes),
+ * the noncharacters U+FFFE/U+FFFF, line and paragraph separators, and the bidirectional embedding,
+ * override and isolate controls that make a name display as something else.
+ */
+// eslint-disable-next-line no-control-regex
+const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\ufffd\ufffe\uffff\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
 const SUBJECT_ATTRIBUTES: Record<string, { short: SubjectAttribute; max: number }> = {
   [OID.commonName]: { short: 'CN', max: 64 },
   [OID.organizationalUnit]: { short: 'OU', max: 64 },
@@ -173,12 +181,11 @@ function checkSubject(parts: CsrParts): { values: Record<SubjectAttribute, strin
       throw new CaError('subject-not-allowed', `subject attribute ${atv.type} is not accepted; use only CN, OU, O, L, ST and C`);
     }
     const value = decodeDirectoryString(atv.tag, atv.value);
-    if (value === null) throw new CaError('subject-not-allowed', 'subject attributes must be text strings');
+    if (value === null) throw new CaError('subject-not-allowed', 'subject attributes must be well-formed text strings');
     if (values[known.short] !== undefined) {
       throw new CaError('subject-not-allowed', `the subject has more than one ${known.short}`);
     }
-    // eslint-disable-next-line no-control-regex
-    if (value.length === 0 || value.length > known.max || /[\u0000-\u001f\u007f-\u009f\ufffd]/.test(value)) {
+    if (value.length === 0 || value.length > known.max || NOT_PRINTABLE.test(value)) {
       throw new CaError('subject-not-allowed', `${known.short} must be 1-${known.max} printable characters`);
     }
     values[known.short] = value;

@@ -76,6 +76,9 @@ export function readCsr(der: Buffer): CsrParts {
   };
 }
 
+/** With the u flag a well-formed surrogate pair is one code point: this matches unpaired halves only. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Decodes an X.520 string value by its tag; null for a tag that is not an accepted string type or bytes it does not allow. */
 export function decodeDirectoryString(tag: number, value: Buffer): string | null {
   switch (tag) {
@@ -86,19 +89,20 @@ export function decodeDirectoryString(tag: number, value: Buffer): string | null
     case 0x16: // IA5String: ASCII
       return value.every((b) => b < 0x80) ? value.toString('latin1') : null;
     case 0x1e: {
-      // BMPString: UTF-16BE
+      // BMPString: UTF-16BE (surrogate pairs tolerated, as Windows writes them; a lone surrogate is not text)
       if (value.length % 2) return null;
       const swapped = Buffer.from(value);
       swapped.swap16();
-      return swapped.toString('utf16le');
+      const text = swapped.toString('utf16le');
+      return LONE_SURROGATE.test(text) ? null : text;
     }
     case 0x1c: {
-      // UniversalString: UTF-32BE
+      // UniversalString: UTF-32BE (surrogate code points are not characters)
       if (value.length % 4) return null;
       let out = '';
       for (let i = 0; i < value.length; i += 4) {
         const cp = value.readUInt32BE(i);
-        if (cp > 0x10ffff) return null;
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
         out += String.fromCodePoint(cp);
       }
       return out;

@@ -18,13 +18,17 @@ export const errorKinds = {
   'not-found': 404,
   'method-not-allowed': 405,
   'not-acceptable': 406,
+  'request-timeout': 408,
   conflict: 409,
   'payload-too-large': 413,
+  'uri-too-long': 414,
   'unsupported-media-type': 415,
   'too-many-requests': 429,
+  'header-fields-too-large': 431,
   internal: 500,
   'ledger-unavailable': 503,
   'not-ready': 503,
+  'deadline-exceeded': 503,
 } as const;
 
 export type ErrorKind = keyof typeof errorKinds;
@@ -34,13 +38,20 @@ export class CaError extends Error {
   readonly detail: string;
   /** Extra members of the problem document (e.g. the field that failed). */
   readonly extensions: Record<string, unknown>;
+  /** Seconds the client should wait before retrying (429, 503); becomes Retry-After. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(kind: ErrorKind, detail: string, options: { cause?: unknown; extensions?: Record<string, unknown> } = {}) {
+  constructor(
+    kind: ErrorKind,
+    detail: string,
+    options: { cause?: unknown; extensions?: Record<string, unknown>; retryAfterSeconds?: number } = {},
+  ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CaError';
     this.kind = kind;
     this.detail = detail;
     this.extensions = options.extensions ?? {};
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get status(): number {

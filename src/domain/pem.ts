@@ -20,11 +20,17 @@ export function decodePem(text: string): PemBlock[] {
   return blocks;
 }
 
-/** Exactly one PEM block, or a 400 that says what is wrong. */
+/**
+ * Exactly one PEM block, or a 400 that says what is wrong. A stray BEGIN or END line around the block
+ * (`BEGIN, BEGIN, …, END, END`) makes the text ambiguous: refused, not read as the inner block.
+ */
 export function decodeSinglePem(text: string): PemBlock {
   const blocks = decodePem(text);
   if (blocks.length === 0) throw new CaError('malformed-csr', 'the PEM text has no complete BEGIN/END block');
   if (blocks.length > 1) throw new CaError('malformed-csr', 'send exactly one PEM block');
+  if ((text.match(/-----(?:BEGIN|END) /g)?.length ?? 0) !== 2) {
+    throw new CaError('malformed-csr', 'the PEM text has BEGIN or END lines outside its one block; send exactly one PEM block');
+  }
   if (blocks[0].der.length === 0) throw new CaError('malformed-csr', 'the PEM block is empty');
   return blocks[0];
 }

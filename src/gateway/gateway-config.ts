@@ -14,6 +14,12 @@ const schema = z.object({
   GATEWAY_ALLOW: z.string().default(''),
   /** After the last CRL's nextUpdate with the CA unreachable: refuse (default) or keep admitting. */
   GATEWAY_FAIL_OPEN: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** An upstream that has not started answering after this long gets the client a 504. */
+  GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Time for a client to send a whole request (headers within at most 10 s); slower ones get 408. */
+  GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Largest request head accepted; beyond: 431. */
+  GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(256 * 1024).default(16 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -17,7 +17,7 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-function refuse(res: http.ServerResponse, status: 401 | 403 | 502 | 503, kind: string, detail: string): void {
+function refuse(res: http.ServerResponse, status: 401 | 403 | 502 | 503 | 504, kind: string, detail: string): void {
   const body = JSON.stringify({ type: `urn:mtls-ca:problem:${kind}`, title: http.STATUS_CODES[status], status, detail });
   res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
@@ -45,7 +45,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const cache = new RevocationCache(config.GATEWAY_CA_URL, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger, () => server?.setSecureContext(secureOptions()));
   await cache.start();
 
-  server = https.createServer(secureOptions(), (req, res) => {
+  const limits = {
+    maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
+    requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+    headersTimeout: Math.min(config.GATEWAY_REQUEST_TIMEOUT_MS, 10_000),
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.GATEWAY_REQUEST_TIMEOUT_MS / 4))),
+  };
+  server = https.createServer({ ...secureOptions(), ...limits }, (req, res) => {
     const socket = req.socket as TLSSocket;
     const peer = socket.getPeerX509Certificate();
     const log = logger.child({ method: req.method, path: req.url, ip: socket.remoteAddress });
@@ -96,14 +102,29 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         up.pipe(res);
       },
     );
+    let timedOut = false;
+    forward.setTimeout(config.GATEWAY_UPSTREAM_TIMEOUT_MS, () => {
+      timedOut = true;
+      forward.destroy(new Error(`no answer within ${config.GATEWAY_UPSTREAM_TIMEOUT_MS} ms`));
+    });
     forward.on('error', (err) => {
       log.error({ err: err.message }, 'upstream failed');
-      if (!res.headersSent) refuse(res, 502, 'upstream-unavailable', 'the upstream service did not answer');
-      else res.destroy();
+      if (res.headersSent) res.destroy();
+      else if (timedOut) refuse(res, 504, 'upstream-timeout', 'the upstream service did not answer in time');
+      else refuse(res, 502, 'upstream-unavailable', 'the upstream service did not answer');
     });
     req.pipe(forward);
   });
   server.on('tlsClientError', (err) => logger.info({ reason: err.message }, 'gateway handshake failed'));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const busy = (socket as typeof socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
+    const [status, kind] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'header-fields-too-large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request-timeout'] : [400, 'invalid-request'];
+    const body = JSON.stringify({ type: `urn:mtls-ca:problem:${kind}`, title: http.STATUS_CODES[status], status, detail: 'the request was refused before it was read' });
+    logger.info({ code: err.code, status }, 'gateway refused a malformed or slow request');
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   await new Promise<void>((resolve, reject) => {
     server!.once('listening', resolve);

@@ -34,7 +34,7 @@ export function requirePermission(keys: KeyService, permission: Permission): Req
     if (!appKey || !appToken || appKey.length > 256 || appToken.length > 512) {
       throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
     }
-    const principal = await keys.authenticate(appKey, appToken);
+    const principal = await keys.authenticate(appKey, appToken, req.ip);
     res.locals.principal = principal; // known even when refused below, so a refusal is audited with its actor
     if (!hasPermission(principal, permission)) {
       throw new CaError('forbidden', `this API key lacks the ${permission} permission`);

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import express from 'express';
 import { CaError } from '../domain/errors';
+import { jsonDepthExceeds, limitsOf } from './request-limits';
 
 /** Rejects a body whose Content-Type is not one of `types` with 415, before reading it. */
 export function requireContentType(types: readonly string[]): RequestHandler {
@@ -19,13 +20,50 @@ export function requireContentType(types: readonly string[]): RequestHandler {
   };
 }
 
-/** Reads the body as raw bytes (any of the accepted types) up to `limit`. */
-export function rawBody(limit: number): RequestHandler {
-  return express.raw({ type: () => true, limit, inflate: false });
+const parsers = new Map<number, RequestHandler>();
+function rawParser(limit: number): RequestHandler {
+  let parser = parsers.get(limit);
+  if (!parser) {
+    parser = express.raw({ type: () => true, limit, inflate: false });
+    parsers.set(limit, parser);
+  }
+  return parser;
 }
 
+/** Reads the body as raw bytes up to `limit`, or up to MAX_BODY_BYTES when that is lower. */
+export function rawBody(limit: number): RequestHandler {
+  return (req, res, next) => {
+    const cap = limitsOf(res)?.maxBodyBytes;
+    rawParser(cap === undefined ? limit : Math.min(limit, cap))(req, res, next);
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Reads a JSON body (strict UTF-8, at most MAX_JSON_DEPTH deep) into req.body. */
 export function jsonBody(limit: number): RequestHandler {
-  return express.json({ type: () => true, limit, strict: true, inflate: false });
+  const read = rawBody(limit);
+  return (req, res, next) => {
+    read(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      let text: string;
+      try {
+        text = utf8.decode(bodyBytes(req));
+      } catch {
+        return next(new CaError('invalid-request', 'the request body is not valid UTF-8'));
+      }
+      const maxDepth = limitsOf(res)?.maxJsonDepth ?? 32;
+      if (jsonDepthExceeds(text, maxDepth)) {
+        return next(new CaError('invalid-request', `the JSON body is nested deeper than ${maxDepth} levels`));
+      }
+      try {
+        req.body = text.trim() === '' ? undefined : JSON.parse(text);
+      } catch {
+        return next(new CaError('invalid-request', 'the request body is not valid JSON'));
+      }
+      next();
+    });
+  };
 }
 
 export function bodyBytes(req: Request): Uint8Array {

@@ -20,6 +20,10 @@ const TITLES: Record<ErrorKind, string> = {
   'not-found': 'Not found',
   'method-not-allowed': 'Method not allowed',
   'not-acceptable': 'Not acceptable',
+  'request-timeout': 'Request timeout',
+  'uri-too-long': 'URI too long',
+  'header-fields-too-large': 'Request header fields too large',
+  'deadline-exceeded': 'Request took too long',
   conflict: 'Conflict',
   'payload-too-large': 'Payload too large',
   'unsupported-media-type': 'Unsupported media type',
@@ -29,21 +33,25 @@ const TITLES: Record<ErrorKind, string> = {
   'not-ready': 'Service not ready',
 };
 
-export function sendProblem(res: Response, error: CaError, instance?: string): void {
+/** The RFC 9457 document of an error, with the status and extra headers to answer it with. */
+export function problemDocument(error: CaError, instance?: string): { status: number; headers: Record<string, string>; body: string } {
   const status = errorKinds[error.kind];
-  res
-    .status(status)
-    .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: `${PROBLEM_TYPE_BASE}${error.kind}`,
-        title: TITLES[error.kind],
-        status,
-        detail: error.detail,
-        ...(instance ? { instance } : {}),
-        ...error.extensions,
-      }),
-    );
+  const headers: Record<string, string> = { 'Content-Type': 'application/problem+json; charset=utf-8' };
+  if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+  const body = JSON.stringify({
+    type: `${PROBLEM_TYPE_BASE}${error.kind}`,
+    title: TITLES[error.kind],
+    status,
+    detail: error.detail,
+    ...(instance ? { instance } : {}),
+    ...error.extensions,
+  });
+  return { status, headers, body };
+}
+
+export function sendProblem(res: Response, error: CaError, instance?: string): void {
+  const { status, headers, body } = problemDocument(error, instance);
+  res.status(status).set(headers).send(body);
 }
 
 /** Errors thrown by body parsers (http-errors from express/body-parser). */
@@ -73,7 +81,7 @@ function fromParserError(err: { type?: string; status?: number; statusCode?: num
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = err instanceof CaError ? err : fromParserError(err) ?? new CaError('internal', 'an internal error occurred');
-    const log = logger.child({ requestId: res.locals.requestId as string | undefined });
+    const log = (res.locals.logger as Logger | undefined) ?? logger.child({ requestId: res.locals.requestId as string | undefined });
     if (error.status >= 500) {
       log.error({ err: err instanceof CaError ? (err.cause ?? err) : err, kind: error.kind }, 'request failed');
     } else {

@@ -13,12 +13,19 @@ export const createKeySchema = z.strictObject({
 /** Path parameter naming an API key. */
 export const appKeyParam = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/);
 
+/** At most this many problems are listed, each cut to MAX_ERROR_TEXT: the answer never grows with the input. */
+const MAX_LISTED_ERRORS = 10;
+const MAX_ERROR_TEXT = 200;
+const clip = (text: string) => (text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text);
+
 /** Parses with a schema, turning failures into one 400 that lists the problems. */
 export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const errors = result.error.issues.map((i) => ({ field: i.path.join('.') || what, message: i.message }));
-  throw new CaError('invalid-request', `invalid ${what}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, {
+  const { issues } = result.error;
+  const errors = issues.slice(0, MAX_LISTED_ERRORS).map((i) => ({ field: clip(i.path.join('.') || what), message: clip(i.message) }));
+  const more = issues.length > errors.length ? `; and ${issues.length - errors.length} more` : '';
+  throw new CaError('invalid-request', `invalid ${what}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}${more}`, {
     extensions: { errors },
   });
 }

@@ -3,7 +3,7 @@ import { certificateStatus, type CertificateStatus, type IssuedCertificate } fro
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
 import { isAdmin, mayActOnAccount, type Principal } from '../domain/permissions';
-import { parseRevocationReason } from '../domain/revocation-reasons';
+import { parseRevocationReason, type RevocationReason } from '../domain/revocation-reasons';
 import { normalizeSerialNumber } from '../domain/serial-number';
 import type { CertificateFilter, ListCursor } from '../store/certificate-repository';
 
@@ -12,6 +12,11 @@ export interface CertificateLedger {
   findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
   revoke(serialNumber: string, revocation: NonNullable<IssuedCertificate['revocation']>): Promise<{ certificate: IssuedCertificate; changed: boolean } | null>;
   list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]>;
+}
+
+/** Told of each revocation that changed the ledger (metrics); must not throw. */
+export interface RevocationObserver {
+  revoked(account: string, reason: RevocationReason): void;
 }
 
 export interface ListQuery {
@@ -39,6 +44,7 @@ export class CertificateService {
     /** Told after every revocation that changed the ledger (the CRL publisher). */
     private readonly onRevoked: () => void,
     private readonly audit: AuditSink,
+    private readonly observer?: RevocationObserver,
   ) {}
 
   /** A certificate of the caller's account; 404 for unknown serials and for other accounts alike. */
@@ -61,7 +67,10 @@ export class CertificateService {
       if (!result) throw notFound();
       cert = result.certificate;
       changed = result.changed;
-      if (changed) this.onRevoked(); // the CRL is rebuilt even if the audit append below fails
+      if (changed) {
+        this.onRevoked(); // the CRL is rebuilt even if the audit append below fails
+        this.observer?.revoked(cert.account, reason);
+      }
     }
     await this.audit.record({
       ...origin,

@@ -16,6 +16,12 @@ export interface CrlStore {
   build<T>(issuerKeyId: string, fn: (ctx: CrlBuildContext) => Promise<T>): Promise<T>;
 }
 
+/** Told of each CRL build (metrics); must not throw. */
+export interface CrlBuildObserver {
+  crlBuilt(seconds: number, full: boolean): void;
+  crlBuildFailed(): void;
+}
+
 export interface CrlPublisherParams {
   /** nextUpdate - thisUpdate. */
   readonly validityMs: number;
@@ -82,7 +88,7 @@ export class CrlPublisher {
   private stopped = false;
 
   constructor(
-    private readonly deps: { ca: CertificateAuthority; store: CrlStore; clock: Clock; logger: Logger; params: CrlPublisherParams },
+    private readonly deps: { ca: CertificateAuthority; store: CrlStore; clock: Clock; logger: Logger; params: CrlPublisherParams; observer?: CrlBuildObserver },
   ) {}
 
   current(): PublishedCrl | null {
@@ -143,6 +149,7 @@ export class CrlPublisher {
       waiters.forEach((w) => w.resolve());
     } catch (err) {
       this.deps.logger.error({ err }, 'CRL build failed; retrying');
+      this.deps.observer?.crlBuildFailed();
       // Keep the request alive: retry until the database is back.
       this.waiters.push(...waiters);
       if (!this.stopped && !this.retry) {
@@ -215,8 +222,10 @@ export class CrlPublisher {
     });
     this.base = result.base;
     this.publish(result.head, result.der);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    this.deps.observer?.crlBuilt(ms / 1000, result.full);
     logger.info(
-      { crlNumber: result.head.crlNumber.toString(), full: result.full, entries: result.head.entries, bytes: result.der.length, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+      { crlNumber: result.head.crlNumber.toString(), full: result.full, entries: result.head.entries, bytes: result.der.length, ms },
       'published a new CRL',
     );
   }

@@ -3,6 +3,7 @@ import { newAppKey, newAppToken, type ApiKey, type ApiKeySummary, type TokenHash
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
 import { NAME_PATTERN } from '../domain/csr-policy';
+import type { AuthGuard } from './auth-guard';
 import { expandPermissions, PERMISSION_OR_ROLE, type Permission, type Principal } from '../domain/permissions';
 
 /** The narrow part of the ledger that key management needs. */
@@ -37,6 +38,8 @@ export class KeyService {
     private readonly audit: AuditSink,
     /** How long a key read from the ledger is trusted; a key disabled on another replica stops working after at most this. */
     private readonly cacheMs = 1000,
+    /** Wrong-token throttle and per-key rate limit; absent: none. */
+    private readonly guard?: AuthGuard,
   ) {}
 
   private async lookup(appKey: string): Promise<ApiKey | null> {
@@ -56,13 +59,19 @@ export class KeyService {
     return (await this.lookup(appKey))?.account ?? null;
   }
 
-  /** Authenticates a key pair. Unknown key and wrong token fail identically (and take the same work). */
-  async authenticate(appKey: string, appToken: string): Promise<Principal> {
+  /**
+   * Authenticates a key pair. Unknown key and wrong token fail identically (and take the same work):
+   * the same lookup (cached either way), one HMAC, the same throttle accounting, the same error.
+   */
+  async authenticate(appKey: string, appToken: string, clientIp?: string): Promise<Principal> {
+    await this.guard?.beforeAuthenticate(appKey, clientIp);
     const key = await this.lookup(appKey);
     const ok = this.hasher.verify(appToken, key?.tokenHash ?? null);
     if (!key || !ok || key.disabledAt) {
+      await this.guard?.failed(appKey, clientIp);
       throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
     }
+    await this.guard?.admitted(key.appKey);
     return { appKey: key.appKey, account: key.account, permissions: new Set<Permission>(key.permissions) };
   }
 

@@ -12,6 +12,7 @@ import {
   OCSP_OID,
   parseOcspRequest,
   type OcspCertStatus,
+  type OcspErrorStatus,
   type OcspRequest,
 } from '../domain/ocsp';
 import type { SerialSource } from '../domain/serial-number';
@@ -23,6 +24,17 @@ export interface OcspResponderParams {
   readonly signWithCa: boolean;
   /** Lifetime of a delegated signer certificate; a new one is issued when a third of it is left. */
   readonly signerValidityMs: number;
+}
+
+/**
+ * What an answer said: the certificate's status (for several certificates in one answer, the most
+ * telling: revoked, then unknown, then good), or the error status of an unsuccessful answer.
+ */
+export type OcspAnswerStatus = OcspCertStatus['type'] | OcspErrorStatus;
+
+/** Told of each OCSP answer (metrics); must not throw. */
+export interface OcspObserver {
+  ocspAnswered(status: OcspAnswerStatus): void;
 }
 
 export interface OcspResponderDeps {
@@ -41,6 +53,7 @@ export interface OcspResponderDeps {
   readonly serials: SerialSource;
   readonly logger: Logger;
   readonly params: OcspResponderParams;
+  readonly observer?: OcspObserver;
 }
 
 /**
@@ -51,7 +64,7 @@ export interface OcspResponderDeps {
 export class OcspResponder {
   private identity: OcspSigningIdentity | null = null;
   private rotating: Promise<OcspSigningIdentity> | null = null;
-  private readonly cache = new Map<string, { der: Buffer; crlNumber: bigint | null; until: number }>();
+  private readonly cache = new Map<string, { der: Buffer; status: OcspAnswerStatus; crlNumber: bigint | null; until: number }>();
   private readonly issuerHashes: Map<string, { name: Buffer; key: Buffer }>;
 
   constructor(private readonly deps: OcspResponderDeps) {
@@ -74,18 +87,24 @@ export class OcspResponder {
     return this.identity?.certificateDer ?? null;
   }
 
-  /** Always an OCSPResponse DER, whatever the request. */
-  async respond(requestDer: Buffer): Promise<Buffer> {
+  /** Always an OCSPResponse DER, whatever the request. `log`: the request's logger (with its request id). */
+  async respond(requestDer: Buffer, log: Logger = this.deps.logger): Promise<Buffer> {
+    const { der, status } = await this.answer(requestDer, log);
+    this.deps.observer?.ocspAnswered(status);
+    return der;
+  }
+
+  private async answer(requestDer: Buffer, log: Logger): Promise<{ der: Buffer; status: OcspAnswerStatus }> {
     let request: OcspRequest;
     try {
       request = parseOcspRequest(requestDer);
     } catch {
-      return encodeErrorResponse('malformedRequest');
+      return failed('malformedRequest');
     }
     for (const id of request.certIds) {
       const hashes = this.issuerHashes.get(id.hashAlgorithm);
       if (!hashes || !hashes.name.equals(id.issuerNameHash) || !hashes.key.equals(id.issuerKeyHash)) {
-        return encodeErrorResponse('unauthorized');
+        return failed('unauthorized');
       }
     }
     const cacheable = request.nonceExtension === null && request.certIds.length === 1;
@@ -94,7 +113,7 @@ export class OcspResponder {
     const nowMs = this.deps.clock.now().getTime();
     if (cacheable) {
       const hit = this.cache.get(cacheKey);
-      if (hit && hit.crlNumber === crlNumber && hit.until > nowMs) return hit.der;
+      if (hit && hit.crlNumber === crlNumber && hit.until > nowMs) return { der: hit.der, status: hit.status };
     }
     try {
       const statuses = await Promise.all(request.certIds.map((id) => this.status(id.serialNumber)));
@@ -109,15 +128,16 @@ export class OcspResponder {
       });
       const signature = nodeSign(signer.digest, data, { key: signer.key, dsaEncoding: 'der' });
       const der = encodeSuccessfulResponse(data, signer.signatureAlgorithmDer, signature, signer.certificateDer ? [signer.certificateDer] : []);
+      const status = mostTelling(statuses);
       if (cacheable) {
         if (this.cache.size >= 100_000) this.cache.clear();
         // Reused until the CRL changes or three quarters of its validity have passed.
-        this.cache.set(cacheKey, { der, crlNumber, until: now.getTime() + (this.deps.params.validityMs * 3) / 4 });
+        this.cache.set(cacheKey, { der, status, crlNumber, until: now.getTime() + (this.deps.params.validityMs * 3) / 4 });
       }
-      return der;
+      return { der, status };
     } catch (err) {
-      this.deps.logger.error({ err }, 'OCSP response failed');
-      return encodeErrorResponse('tryLater');
+      log.error({ err }, 'OCSP response failed');
+      return failed('tryLater');
     }
   }
 
@@ -130,39 +150,49 @@ export class OcspResponder {
 
   /** The current signer; a delegated one is replaced when a third of its lifetime is left. */
   private async signer(): Promise<OcspSigningIdentity> {
-    const { params, ca, crypto, clock, serials, logger } = this.deps;
+    const { params, ca, clock, logger } = this.deps;
     if (params.signWithCa) return (this.identity ??= caSigningIdentity(ca));
     const current = this.identity;
     const fresh = current?.notAfter && current.notAfter.getTime() - clock.now().getTime() > params.signerValidityMs / 3;
     if (current && fresh) return current;
-    this.rotating ??= issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs).then(
-      async (identity) => {
-        // Ledger and audit trail first: a signer certificate is used only once it is recorded.
-        const record = identity.record;
-        if (record) {
-          await this.deps.audit.record(
-            {
-              action: 'certificate.sign',
-              outcome: 'success',
-              account: record.account,
-              serialNumber: record.serialNumber,
-              details: { commonName: record.commonName, purpose: 'ocsp-signer' },
-            },
-            (entry) => this.deps.ledger.insert(record, entry),
-          );
-        }
-        this.identity = identity;
-        this.rotating = null;
-        logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');
-        return identity;
-      },
-      (err) => {
-        this.rotating = null;
-        throw err;
-      },
-    );
+    if (!this.rotating) {
+      this.rotating = this.rotate().finally(() => (this.rotating = null));
+      // Handled here as well: nobody may be waiting for it (below), and the ledger may be down (the next answer tries again).
+      this.rotating.catch((err) => logger.warn({ err }, 'could not issue and record a new delegated OCSP signer'));
+    }
     // An old signer still valid keeps answering while its successor is made.
     if (current && current.notAfter && current.notAfter.getTime() > clock.now().getTime()) return current;
     return this.rotating;
   }
+
+  /** Issues a new delegated signer and records it in the ledger with its audit record; only then is it used. */
+  private async rotate(): Promise<OcspSigningIdentity> {
+    const { ca, crypto, clock, serials, logger, params } = this.deps;
+    const identity = await issueOcspSigner(ca, crypto, clock, serials, params.signerValidityMs);
+    const record = identity.record;
+    if (record) {
+      await this.deps.audit.record(
+        {
+          action: 'certificate.sign',
+          outcome: 'success',
+          account: record.account,
+          serialNumber: record.serialNumber,
+          details: { commonName: record.commonName, purpose: 'ocsp-signer' },
+        },
+        (entry) => this.deps.ledger.insert(record, entry),
+      );
+    }
+    this.identity = identity;
+    logger.info({ notAfter: identity.notAfter }, 'issued a new delegated OCSP signing certificate');
+    return identity;
+  }
+}
+
+function failed(status: OcspErrorStatus): { der: Buffer; status: OcspAnswerStatus } {
+  return { der: encodeErrorResponse(status), status };
+}
+
+function mostTelling(statuses: OcspCertStatus[]): OcspAnswerStatus {
+  if (statuses.some((s) => s.type === 'revoked')) return 'revoked';
+  return statuses.some((s) => s.type === 'unknown') ? 'unknown' : 'good';
 }

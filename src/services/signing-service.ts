@@ -15,6 +15,11 @@ export interface CertificateLedgerWriter {
   insert(cert: IssuedCertificate, audit: UnsequencedEntry): Promise<AuditRecord>;
 }
 
+/** Told of each certificate issued (metrics); must not throw. */
+export interface IssuanceObserver {
+  issued(account: string): void;
+}
+
 export interface SigningServiceDeps {
   readonly ca: CertificateAuthority;
   readonly profile: IssuanceProfile;
@@ -22,6 +27,7 @@ export interface SigningServiceDeps {
   readonly clock: Clock;
   readonly serials: SerialSource;
   readonly audit: AuditSink;
+  readonly observer?: IssuanceObserver;
 }
 
 /** Read → check policy → authorize → sign → record (ledger, then audit trail) → return. */
@@ -72,6 +78,7 @@ export class SigningService {
       },
       (entry) => ledger.insert(issued, entry),
     );
+    this.deps.observer?.issued(issued.account);
     return issued;
   }
 }

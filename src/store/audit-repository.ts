@@ -1,7 +1,7 @@
 import { EMPTY_CHAIN, encodeAuditBody, type ChainHead } from '../domain/audit-chain';
 import type { AuditAction, AuditDetails, AuditOutcome, AuditRecord, UnsequencedEntry } from '../domain/audit-event';
 import { GroupCommitter } from './group-commit';
-import { ledgerCall } from './ledger-errors';
+import { isDataError, ledgerCall } from './ledger-errors';
 import type { SqlDatabase } from './sql';
 
 /**
@@ -105,12 +105,12 @@ export class AuditRepository {
 
   constructor(
     private readonly sql: SqlDatabase,
-    options: { maxInFlight?: number } = {},
+    options: { maxInFlight?: number; maxWaitMs?: number } = {},
   ) {
     this.committer = new GroupCommitter<PendingAppend>(
       (rows) => this.appendChained(rows),
       (row) => this.appendChained([row]),
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2 },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
     );
   }
 

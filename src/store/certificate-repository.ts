@@ -3,7 +3,7 @@ import type { CertificateStatus, IssuedCertificate, Revocation } from '../domain
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
 import { GroupCommitter } from './group-commit';
-import { ledgerCall } from './ledger-errors';
+import { isDataError, ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
 import { CRL_LOCK_KEY } from './crl-repository';
 import type { SqlDatabase } from './sql';
@@ -63,12 +63,12 @@ export class CertificateRepository {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sql: SqlDatabase,
-    options: { maxInFlight?: number } = {},
+    options: { maxInFlight?: number; maxWaitMs?: number } = {},
   ) {
     this.committer = new GroupCommitter<PendingCertificate>(
       (rows) => this.insertMany(rows),
       (row) => this.insertMany([row]),
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2 },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
     );
   }
 

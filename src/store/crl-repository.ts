@@ -1,6 +1,6 @@
 import { ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
-import type { SqlDatabase, SqlRunner } from './sql';
+import { BULK_TIMEOUT_MS, type SqlDatabase, type SqlRunner } from './sql';
 
 /** The newest CRL's header fields and signature: enough, with the base and the delta, to rebuild it. */
 export interface CrlHead {
@@ -211,7 +211,7 @@ export class CrlRepository {
           saveFull: (head, der) => save(head, der),
           saveIncremental: (head) => save(head, null),
         });
-      }),
+      }, { timeoutMs: BULK_TIMEOUT_MS }),
     );
   }
 }

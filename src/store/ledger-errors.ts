@@ -21,3 +21,17 @@ export function isUniqueViolation(e: unknown): boolean {
     err?.meta?.driverAdapterError?.cause?.kind === 'UniqueConstraintViolation'
   );
 }
+
+/** An error the PostgreSQL server reported (it carries a SQLSTATE): the connection itself is still sound. */
+export function isServerReported(e: unknown): boolean {
+  const err = e as { code?: unknown; syscall?: unknown };
+  return typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && err.syscall === undefined;
+}
+
+/**
+ * A failure the server blamed on the data (SQLSTATE class 22 data exception or 23 integrity violation):
+ * in a multi-row statement, possibly one row's fault. Connection losses and timeouts are not.
+ */
+export function isDataError(e: unknown): boolean {
+  return isServerReported(e) && /^2[23]/.test((e as { code: string }).code);
+}

@@ -11,9 +11,18 @@ import { prismaForPglite, prismaForPostgres, type PrismaClient } from './prisma-
 import type { SqlDatabase } from './sql';
 
 export type LedgerTarget =
-  | { kind: 'postgres'; url: string; poolSize?: number }
+  /** `timeoutMs`: how long to wait for a connection or an answer before failing (default 5000). */
+  | { kind: 'postgres'; url: string; poolSize?: number; timeoutMs?: number }
   /** `dataDir` undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir?: string };
+
+/** Connections of the PostgreSQL pool (pg's totalCount, idleCount, waitingCount and max). */
+export interface PoolStats {
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+}
 
 /** The opened certificate ledger: raw SQL, Prisma, and the repositories built on them. */
 export interface Ledger {
@@ -24,8 +33,10 @@ export interface Ledger {
   readonly apiKeys: ApiKeyRepository;
   readonly crls: CrlRepository;
   readonly audit: AuditRepository;
-  /** True when the database answers a trivial query. */
-  ping(): Promise<boolean>;
+  /** The PostgreSQL pool's connections; null for PGlite (one embedded, in-process connection, no pool). */
+  poolStats(): PoolStats | null;
+  /** True when the database answers a trivial query within `withinMs` (default 1000); concurrent calls share one query. */
+  ping(withinMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -34,8 +45,12 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
   let sql: SqlDatabase;
   let prisma: PrismaClient;
   let release: () => Promise<void> = async () => undefined;
+  let poolStats: () => PoolStats | null = () => null;
+  // PostgreSQL: the wait for a connection, an answer, or a slot for a write (PGlite is in-process: no bound).
+  const timeoutMs = target.kind === 'postgres' ? (target.timeoutMs ?? 5000) : undefined;
   if (target.kind === 'postgres') {
-    const { db, pool } = openPostgres(target.url, target.poolSize ?? 10);
+    const { db, pool } = openPostgres(target.url, { poolSize: target.poolSize ?? 10, timeoutMs: timeoutMs! });
+    poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     sql = db;
     prisma = prismaForPostgres(pool);
   } else {
@@ -57,21 +72,26 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     throw e;
   }
   let closed = false;
+  let pinging: Promise<boolean> | null = null;
   return {
     kind: sql.kind,
     sql,
     prisma,
-    certificates: new CertificateRepository(prisma, sql),
+    certificates: new CertificateRepository(prisma, sql, { maxWaitMs: timeoutMs }),
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
-    audit: new AuditRepository(sql),
-    async ping() {
-      try {
-        await sql.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      }
+    audit: new AuditRepository(sql, { maxWaitMs: timeoutMs }),
+    poolStats,
+    ping(withinMs = 1000) {
+      // Bounded: a hung database must make readiness say no promptly, not after the pool's timeouts.
+      pinging ??= new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), withinMs);
+        sql.query('SELECT 1').then(
+          () => resolve(true),
+          () => resolve(false),
+        ).finally(() => clearTimeout(timer));
+      }).finally(() => (pinging = null));
+      return pinging;
     },
     async close() {
       if (closed) return;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { SqlDatabase } from './sql';
+import { BULK_TIMEOUT_MS, type SqlDatabase } from './sql';
 
 /** prisma/migrations of the package, found upwards from this file (src/, dist/ or another build dir). */
 function findMigrationsDir(): string {
@@ -64,5 +64,5 @@ export async function migrate(db: SqlDatabase, migrations?: Migration[]): Promis
       done.push(m.name);
     }
     return done;
-  });
+  }, { timeoutMs: BULK_TIMEOUT_MS });
 }

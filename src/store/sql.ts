@@ -3,6 +3,14 @@ export interface QueryOptions {
   readonly name?: string;
 }
 
+/** Client-side bound for bulk statements (a full CRL build, migrations): just above the server's statement_timeout. */
+export const BULK_TIMEOUT_MS = 65_000;
+
+export interface TransactionOptions {
+  /** Client-side bound on each statement of the transaction, for bulk work longer than a request's (PostgreSQL only). */
+  readonly timeoutMs?: number;
+}
+
 /** The raw SQL surface the store needs besides Prisma: migrations, bulk reads and advisory locks. */
 export interface SqlRunner {
   query<T = Record<string, unknown>>(text: string, params?: unknown[], options?: QueryOptions): Promise<T[]>;
@@ -13,6 +21,6 @@ export interface SqlRunner {
 export interface SqlDatabase extends SqlRunner {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction on one connection. */
-  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }

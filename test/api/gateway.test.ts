@@ -39,6 +39,7 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
     ca = t.service.app.listen(0, '127.0.0.1');
     await new Promise((r) => ca.once('listening', r));
     upstream = http.createServer((req, res) => {
+      if (req.url?.startsWith('/hang')) return; // an upstream that never answers
       seen.push(req.headers);
       let body = '';
       req.on('data', (c) => (body += c));
@@ -64,6 +65,8 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
       GATEWAY_TLS_KEY_FILE: path.join(dir, 'gateway.key'),
       GATEWAY_CRL_REFRESH_SECONDS: '1',
       GATEWAY_ALLOW: '/globex/=globex',
+      GATEWAY_UPSTREAM_TIMEOUT_MS: '1000',
+      GATEWAY_MAX_HEADER_BYTES: '8192',
     });
     gateway = await startGateway(config, pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }));
   });
@@ -126,6 +129,19 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
     const res = await through(c.certPath, c.keyPath, '/globex/orders');
     expect(res.status).toBe(403);
     expect(res.body).toContain('account acme may not use /globex/');
+  });
+
+  it('answers 504 when the upstream does not answer in time, and 431 to oversized headers, as problems', async () => {
+    const tenant = await t.createKey('acme', ['role:tenant']);
+    const c = await issue(t, tenant.headers);
+    const started = Date.now();
+    const hung = await through(c.certPath, c.keyPath, '/hang');
+    expect(hung.status).toBe(504);
+    expect(JSON.parse(hung.body).type).toBe('urn:mtls-ca:problem:upstream-timeout');
+    expect(Date.now() - started).toBeLessThan(5000);
+    const big = await through(c.certPath, c.keyPath, '/hello', ['-H', `X-Big: ${'b'.repeat(9000)}`]);
+    expect(big.status).toBe(431);
+    expect(JSON.parse(big.body).type).toBe('urn:mtls-ca:problem:header-fields-too-large');
   });
 
   it('keeps using its last CRL while the CA is unreachable, and treats it as stale after its nextUpdate', async () => {

@@ -21,6 +21,7 @@ describe('secrets never reach the logs', () => {
       passphrase: 'ca-passphrase-SECRET-42',
       pepper: 'pepper-SECRET-0123456789abcdefghijklmnopqrstu',
       dbPassword: 'db-password-SECRET',
+      metricsToken: 'metrics-token-SECRET-0123456789',
     };
     const dataDir = await tempDir();
     const config = loadConfig({
@@ -31,6 +32,7 @@ describe('secrets never reach the logs', () => {
       API_TOKEN_PEPPER: secrets.pepper,
       DATABASE_URL: `postgresql://user:${secrets.dbPassword}@127.0.0.1:1/none`,
       LOG_LEVEL: 'trace',
+      METRICS_TOKEN: secrets.metricsToken,
     });
     const logger = pino({ level: 'trace' }, sink);
     const db = await createTestDatabase('pglite');
@@ -45,6 +47,8 @@ describe('secrets never reach the logs', () => {
       await http.delete(signed.headers.location).set(tenant);
       await http.get('/keys').set({ 'X-API-AppKey': 'logs-admin', 'X-API-AppToken': 'wrong-token-but-long-enough-000000' });
       await http.post('/private-certificates/sign').set(tenant).set('Content-Type', 'text/plain').send('garbage');
+      expect((await http.get('/metrics').set('Authorization', `Bearer ${secrets.metricsToken}`)).status).toBe(200);
+      expect((await http.get('/metrics').set('Authorization', `Bearer ${secrets.metricsToken}-wrong`)).status).toBe(401);
       const log = lines.join('');
       expect(log.length).toBeGreaterThan(0);
       for (const secret of [...Object.values(secrets), created.body.appToken as string]) expect(log).not.toContain(secret);

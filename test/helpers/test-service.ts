@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import request from 'supertest';
 import { loadConfig } from '../../src/config';
 import type { Clock } from '../../src/domain/clock';
@@ -32,6 +32,8 @@ export interface TestServiceOptions {
   dataDir?: string;
   db?: TestDatabase;
   crl?: ServiceOverrides['crl'];
+  /** Where the service logs (default: stderr at MTLS_CA_TEST_LOG, silent when unset). */
+  logger?: Logger;
 }
 
 export function headersOf(key: { appKey: string; appToken: string }): Record<string, string> {
@@ -48,11 +50,16 @@ export async function startTestService(backend: BackendName, options: TestServic
     MTLS_CA_BOOTSTRAP_APP_KEY: ADMIN.appKey,
     MTLS_CA_BOOTSTRAP_APP_TOKEN: ADMIN.appToken,
     LOG_LEVEL: 'silent',
+    // Tests fire requests far faster than a client should; the abuse-limit tests turn these back on.
+    RATE_LIMIT_SIGN_PER_IP: '0',
+    RATE_LIMIT_PER_KEY: '0',
+    AUTH_FAILURE_LIMIT: '0',
     ...options.env,
   });
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
-  const service = await startService(config, pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2)), { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
+  const logger = options.logger ?? pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2));
+  const service = await startService(config, logger, { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
   const http = request(service.app);
   const admin = headersOf(ADMIN);
   const self: TestService = {

@@ -13,9 +13,17 @@ describe('configuration', () => {
       CERT_BACKDATE_SECONDS: 300,
       LOG_LEVEL: 'info',
       TRUST_PROXY: false,
+      METRICS_ENABLED: true,
+      DATABASE_TIMEOUT_MS: 5000,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
     });
     expect(c.DATABASE_URL).toBeUndefined();
+    expect(c.METRICS_TOKEN).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads METRICS_ENABLED and METRICS_TOKEN', () => {
+    expect(loadConfig({ METRICS_ENABLED: 'false', METRICS_TOKEN: 'm'.repeat(16) })).toMatchObject({ METRICS_ENABLED: false, METRICS_TOKEN: 'm'.repeat(16) });
   });
 
   it('strips a trailing slash from PUBLIC_BASE_URL', () => {
@@ -34,6 +42,11 @@ describe('configuration', () => {
     ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key', MTLS_CA_BOOTSTRAP_APP_TOKEN: 'short' }],
     ['CA_KEY_FILE', { CA_CERT_FILE: '/tmp/ca.crt' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['METRICS_ENABLED', { METRICS_ENABLED: 'maybe' }],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'too-short' }],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'has a space in it 0123456789' }],
+    ['DATABASE_TIMEOUT_MS', { DATABASE_TIMEOUT_MS: '5' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '-1' }],
   ])('stops with a message naming %s', (variable, env) => {
     let error: unknown;
     try {

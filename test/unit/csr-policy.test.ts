@@ -1,6 +1,8 @@
 import { checkCertificateRequest, csrDerFromBody } from '../../src/domain/csr-policy';
 import { CaError } from '../../src/domain/errors';
 import { decodeDirectoryString } from '../../src/domain/csr-reader';
+import { objectIdentifier, sequence, tlv } from '../../src/domain/der';
+import { signedCsr } from '../fuzz/signed-csr';
 import { fixture } from '../helpers/openssl';
 
 const check = async (file: string) => checkCertificateRequest(csrDerFromBody(await fixture(file)));
@@ -39,6 +41,17 @@ describe('the CSR policy', () => {
     await expect(checkCertificateRequest(der)).rejects.toMatchObject({ kind: 'malformed-csr' });
   });
 
+  it('refuses a CSR inside a second BEGIN/END pair instead of reading the inner block', async () => {
+    const pem = (await fixture('ec-p256.csr')).toString('latin1');
+    const nested = `-----BEGIN CERTIFICATE REQUEST-----\n${pem}-----END CERTIFICATE REQUEST-----\n`;
+    expect(() => csrDerFromBody(Buffer.from(nested))).toThrow(expect.objectContaining({ kind: 'malformed-csr' }));
+    const strayEnd = `${pem}-----END CERTIFICATE REQUEST-----\n`;
+    expect(() => csrDerFromBody(Buffer.from(strayEnd))).toThrow(expect.objectContaining({ kind: 'malformed-csr' }));
+    // Text after the one block, CRLF line ends and indentation stay accepted.
+    expect(csrDerFromBody(Buffer.from(`${pem}\nissued for acme\n`)).length).toBeGreaterThan(0);
+    expect(csrDerFromBody(Buffer.from(pem.replace(/\n/g, '\r\n'))).length).toBeGreaterThan(0);
+  });
+
   it('rejects deeply nested garbage without crashing', async () => {
     const nested = Buffer.alloc(4000, 0x30);
     await expect(checkCertificateRequest(csrDerFromBody(nested))).rejects.toBeInstanceOf(CaError);
@@ -62,5 +75,31 @@ describe('subject string types', () => {
     expect(decodeDirectoryString(0x16, Buffer.from([0x61, 0xe9]))).toBeNull();
     expect(decodeDirectoryString(0x14, Buffer.from('teletex'))).toBeNull();
     expect(decodeDirectoryString(0x0c, Buffer.from('São Paulo'))).toBe('São Paulo');
+  });
+});
+
+describe('subject values in properly signed CSRs', () => {
+  const rdn = (oid: string, tag: number, value: Buffer) => tlv(0x31, sequence(objectIdentifier(oid), tlv(tag, value)));
+  const withLocality = (tag: number, hex: string) =>
+    signedCsr({ subject: sequence(rdn('2.5.4.3', 0x0c, Buffer.from('erp')), rdn('2.5.4.11', 0x0c, Buffer.from('acme')), rdn('2.5.4.7', tag, Buffer.from(hex, 'hex'))) });
+
+  it.each([
+    ['a BMPString with a lone high surrogate', 0x1e, '0061d800'],
+    ['a BMPString with a lone low surrogate', 0x1e, 'dc000061'],
+    ['a UniversalString holding a surrogate code point', 0x1c, '0000d800'],
+    ['the noncharacter U+FFFE', 0x1e, '0061fffe'],
+    ['a line separator', 0x0c, 'e280a8'],
+    ['a right-to-left override', 0x0c, '61e280ae62'],
+    ['a first-strong isolate', 0x0c, 'e281a861'],
+  ])('refuses %s', async (_name, tag, hex) => {
+    await expect(checkCertificateRequest(withLocality(tag, hex))).rejects.toMatchObject({ kind: 'subject-not-allowed' });
+  });
+
+  it.each([
+    ['an emoji as a surrogate pair in a BMPString', 0x1e, 'd83dde00'],
+    ['São Paulo in a UTF8String', 0x0c, Buffer.from('São Paulo').toString('hex')],
+    ['Recife in a UniversalString', 0x1c, '000000520000006500000063000000690000006600000065'],
+  ])('accepts %s', async (_name, tag, hex) => {
+    await expect(checkCertificateRequest(withLocality(tag, hex))).resolves.toMatchObject({ commonName: 'erp', account: 'acme' });
   });
 });

@@ -61,4 +61,41 @@ describe('the OCSP responder', () => {
       recorded.map((serial) => ['certificate.sign', serial, 'ocsp-signer']),
     );
   });
+
+  it('keeps answering with the current signer while its successor cannot be recorded (ledger down), and rotates once it is back', async () => {
+    const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
+    let ledgerUp = true;
+    const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Outage CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
+    const responder = new OcspResponder({
+      ca,
+      ledger: {
+        findBySerial: async () => null,
+        insert: async (_c, entry) => {
+          if (!ledgerUp) throw new Error('the certificate ledger is unavailable');
+          return extendChain(EMPTY_CHAIN, [entry])[0];
+        },
+      },
+      audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
+      crlNumber: () => 1n,
+      clock,
+      crypto,
+      serials: randomSerialSource,
+      logger: pino({ level: 'silent' }),
+      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
+    });
+    await responder.start();
+    const first = responder.signerCertificate()!;
+    const signer = (responder as unknown as { signer(): Promise<{ certificateDer: Buffer }> }).signer.bind(responder);
+
+    ledgerUp = false;
+    clock.advance(5 * 86_400_000); // 2 days left: due for rotation, still valid
+    expect((await signer()).certificateDer.equals(first)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(responder.signerCertificate()!.equals(first)).toBe(true); // an unrecorded signer is never used
+
+    ledgerUp = true; // back: the next use rotates (a failed attempt must not stick)
+    await signer();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(responder.signerCertificate()!.equals(first)).toBe(false);
+  });
 });

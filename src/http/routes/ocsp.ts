@@ -1,5 +1,7 @@
 import express, { Router, type Response } from 'express';
+import type { Logger } from 'pino';
 import type { OcspResponder } from '../../services/ocsp-responder';
+import { setRoutePattern } from '../route-pattern';
 
 const MAX_OCSP_REQUEST = 16 * 1024;
 
@@ -14,11 +16,12 @@ function send(res: Response, der: Buffer): void {
 export function ocspRouter(responder: OcspResponder): Router {
   const router = Router();
   router.post('/ocsp', express.raw({ type: () => true, limit: MAX_OCSP_REQUEST, inflate: false }), async (req, res) => {
-    send(res, await responder.respond(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)));
+    send(res, await responder.respond(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), res.locals.logger as Logger | undefined));
   });
   // Mounted with use(), not a route parameter: a malformed escape must still get an OCSP answer.
   router.use('/ocsp', async (req, res, next) => {
     if (req.method !== 'GET' || req.url === '/' || req.url.startsWith('/?')) return next();
+    setRoutePattern(res, '/ocsp/:request');
     let der = Buffer.alloc(0);
     try {
       const b64 = decodeURIComponent(req.url.slice(1).split('?')[0]);
@@ -26,7 +29,7 @@ export function ocspRouter(responder: OcspResponder): Router {
     } catch {
       der = Buffer.alloc(0);
     }
-    send(res, await responder.respond(der));
+    send(res, await responder.respond(der, res.locals.logger as Logger | undefined));
   });
   return router;
 }

@@ -1,0 +1,72 @@
+import type { RequestHandler } from 'express';
+import { CaError } from '../domain/errors';
+import { sendProblem } from './problem';
+
+export interface RequestLimits {
+  /** Largest request body accepted anywhere (each route may accept less). */
+  readonly maxBodyBytes: number;
+  /** Longest request target (path + query). */
+  readonly maxUrlLength: number;
+  /** Deepest nesting of a JSON body. */
+  readonly maxJsonDepth: number;
+  /** Whole-request time limit: receiving it and answering it. */
+  readonly requestTimeoutMs: number;
+}
+
+/** The limits every request meets before any route sees it: URL length, declared body size, time. */
+export function requestLimits(limits: RequestLimits): RequestHandler {
+  return (req, res, next) => {
+    if (req.originalUrl.length > limits.maxUrlLength) {
+      throw new CaError('uri-too-long', `the request URL is longer than ${limits.maxUrlLength} characters`);
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+      // Do not read a body we are going to refuse; close the connection instead of draining it.
+      res.setHeader('Connection', 'close');
+      throw new CaError('payload-too-large', `the request body is larger than ${limits.maxBodyBytes} bytes`);
+    }
+    // A request still unanswered at the deadline gets a problem answer: 408 when the client had not
+    // finished sending, 503 when the service was the slow one. Whatever finishes later is discarded.
+    const timer = setTimeout(() => {
+      if (res.headersSent || res.writableEnded) return;
+      res.setHeader('Connection', 'close');
+      sendProblem(
+        res,
+        req.complete
+          ? new CaError('deadline-exceeded', 'the service could not answer in time; try again', { retryAfterSeconds: 1 })
+          : new CaError('request-timeout', 'the request was not received in time'),
+        undefined,
+      );
+    }, limits.requestTimeoutMs);
+    timer.unref();
+    res.once('close', () => clearTimeout(timer));
+    res.once('finish', () => clearTimeout(timer));
+    res.locals.limits = limits;
+    next();
+  };
+}
+
+/** The limits in force for this request (set by requestLimits; absent in apps built without them). */
+export function limitsOf(res: { locals: Record<string, unknown> }): RequestLimits | undefined {
+  return res.locals.limits as RequestLimits | undefined;
+}
+
+/**
+ * Depth of the deepest array/object nesting in a JSON text, stopping early once over `max`. Scans the
+ * text (strings skipped) before parsing, so a hostile body costs one linear pass and nothing more.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
