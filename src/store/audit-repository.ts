@@ -110,7 +110,8 @@ export class AuditRepository {
     this.committer = new GroupCommitter<PendingAppend>(
       (rows) => this.appendChained(rows),
       (row) => this.appendChained([row]),
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
+      // One batch in flight: appends serialize on the audit lock anyway (see CertificateRepository).
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
     );
   }
 

@@ -65,10 +65,13 @@ export class CertificateRepository {
     private readonly sql: SqlDatabase,
     options: { maxInFlight?: number; maxWaitMs?: number } = {},
   ) {
+    // One batch in flight per process by default: every batch takes the audit lock (audit_append), so a
+    // second one would mostly wait for it; letting the next batch grow instead signs 10-15 % more per
+    // second with two workers on one PostgreSQL (measured).
     this.committer = new GroupCommitter<PendingCertificate>(
       (rows) => this.insertMany(rows),
       (row) => this.insertMany([row]),
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 2, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
     );
   }
 
