@@ -17,7 +17,7 @@ import { Client } from 'pg';
 import { normalSerial, readCrl } from './lib/crl-reader';
 import { dbUrl, dropDatabase, postgresAvailable, recreateDatabase } from './lib/db';
 import { machine } from './lib/report';
-import { startServer, type RunningServer } from './lib/server';
+import { BIN, startServer, type RunningServer } from './lib/server';
 import { makeCsr } from './scenarios/signing';
 import { SoakFuzz } from './lib/soak-fuzz';
 import { startTcpProxy, viaProxy, type TcpProxy } from '../test/helpers/tcp-proxy';
@@ -313,7 +313,24 @@ async function main(): Promise<number> {
   const ocspSigners = Number((await ledger.query<{ n: string }>("SELECT count(*) AS n FROM certificates WHERE account = 'mtls-ca'")).rows[0].n);
   const inLedger = new Map(rows.rows.map((r) => [normalSerial(r.serial_number), r.revoked]));
   const crlNumbers = await ledger.query<{ n: string }>('SELECT crl_number::text AS n FROM crls');
+  const audited = await ledger.query<{ action: string; serial_number: string }>(
+    "SELECT action, serial_number FROM audit_log WHERE outcome = 'success' AND action IN ('certificate.sign', 'certificate.revoke')",
+  );
+  const auditRecords = Number((await ledger.query<{ n: string }>('SELECT count(*) AS n FROM audit_log')).rows[0].n);
   await ledger.end();
+  const auditedSigns = new Set(audited.rows.filter((r) => r.action === 'certificate.sign').map((r) => normalSerial(r.serial_number)));
+  const auditedRevokes = new Set(audited.rows.filter((r) => r.action === 'certificate.revoke').map((r) => normalSerial(r.serial_number)));
+  const signsNotAudited = [...received].filter((s) => !auditedSigns.has(s)).length;
+  const revokesNotAudited = [...acknowledged].filter((s) => !auditedRevokes.has(s)).length;
+  // The hash chain, walked by the same command an operator runs.
+  let chain: { code: number; out: string };
+  try {
+    const out = execFileSync(process.execPath, [BIN, 'audit', 'verify'], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url }, encoding: 'utf8' });
+    chain = { code: 0, out: out.trim() };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    chain = { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() };
+  }
   const missingCerts = [...received].filter((s) => !inLedger.has(s));
   const finalCrls = await Promise.all([0, 1].map(async (r) => readCrl((await send(bases[r], agents[r], 'GET', '/crl', {})).body)));
   const missingRevocations = [0, 1].map((r) => {
@@ -334,6 +351,7 @@ async function main(): Promise<number> {
     certs: missingCerts.length === 0,
     revocations: missingRevocations.every((n) => n === 0),
     crl: crlBackwards === 0,
+    audit: chain.code === 0 && signsNotAudited === 0 && revokesNotAudited === 0,
     fuzz: fuzz.violations === 0 && fuzz.minPerEndpoint() >= FUZZ_PER_ENDPOINT,
   };
   const statuses = [...tally.byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', ');
@@ -347,6 +365,7 @@ async function main(): Promise<number> {
     `| certificates received vs in the ledger | ${received.size} received (${receivedFrom[0]} from replica 1, ${receivedFrom[1]} from replica 2), ${received.size - missingCerts.length} of them in the ledger; ledger rows ${inLedger.size} (+ ${ocspSigners} delegated OCSP signers), so ${inLedger.size - (received.size - missingCerts.length)} committed whose answer no client received (the killed replica, the outage) | all received in the ledger |`,
     `| revocations acknowledged vs CRL entries | ${acknowledged.size} acknowledged; missing from the final CRL: replica 1 ${missingRevocations[0]}, replica 2 ${missingRevocations[1]}; CRL entries ${finalCrls[0].serials.length} / ${finalCrls[1].serials.length} | 0 missing |`,
     `| CRL number monotonic | ${crlBackwards === 0 ? 'yes' : `NO (${crlBackwards} steps back)`} (${crlSeen[0].length + crlSeen[1].length} observations; final ${finalCrls[0].number} / ${finalCrls[1].number}${sameCrl ? ', same on both' : ''}; ledger ${crlNumbers.rows.map((r) => r.n).join(', ')}) | yes |`,
+    `| audit trail | ${auditRecords} records; \`mtls-ca audit verify\`: ${chain.out.split('\n')[0].slice(0, 140)}; received certificates without a sign record ${signsNotAudited}, acknowledged revocations without a revoke record ${revokesNotAudited} | intact, 0, 0 |`,
     `| fuzz cases (seed ${fuzz.seed}) | ${fuzz.counts()}; 503 in the outage window ${fuzz.outage503} | ≥ ${FUZZ_PER_ENDPOINT} per endpoint |`,
     `| fuzz answers breaking the invariants | ${fuzz.violations} (of them no answer: ${fuzz.noAnswer})${fuzz.samples.length ? ` — ${fuzz.samples.join('; ')}` : ''} | 0 |`,
     `| peak RSS | replica 1 ${peakRss[0]} MB, replica 2 ${peakRss[1]} MB (before and after its restart) | bounded |`,
