@@ -13,6 +13,9 @@ export interface RequestLimits {
   readonly requestTimeoutMs: number;
 }
 
+/** Largest refused body still read and discarded (see requestLimits). */
+const DRAIN_LIMIT = 8 * 1024 * 1024;
+
 /** The limits every request meets before any route sees it: URL length, declared body size, time. */
 export function requestLimits(limits: RequestLimits): RequestHandler {
   return (req, res, next) => {
@@ -21,8 +24,11 @@ export function requestLimits(limits: RequestLimits): RequestHandler {
     }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
-      // Do not read a body we are going to refuse; close the connection instead of draining it.
-      res.setHeader('Connection', 'close');
+      // Answer at once, before the body is read. Up to DRAIN_LIMIT Node reads and discards the rest
+      // after the answer (keep-alive), so the client surely gets its 413: closing a socket with unread
+      // data resets it, and a reset can destroy the answer in the client's buffer. Beyond that the
+      // connection is closed instead (an abusive length is not worth reading).
+      if (Number(declared) > DRAIN_LIMIT) res.setHeader('Connection', 'close');
       throw new CaError('payload-too-large', `the request body is larger than ${limits.maxBodyBytes} bytes`);
     }
     // A request still unanswered at the deadline gets a problem answer: 408 when the client had not

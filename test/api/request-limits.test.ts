@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import type { Server } from 'node:http';
+import { Agent, request as httpRequest, type Server } from 'node:http';
 import { loadConfig } from '../../src/config';
 import { createHttpServer } from '../../src/http/server';
 import { httpLimitsOf } from '../../src/main';
@@ -67,10 +67,39 @@ describe('request limits (body, header, URL, JSON depth, time) on a real server'
     return body;
   };
 
-  it('refuses a declared body over MAX_BODY_BYTES with 413 before authenticating or reading it', async () => {
+  it('refuses a declared body over MAX_BODY_BYTES with 413 before authenticating, and the client always gets the answer', async () => {
     const res = await fetch(`${base}/private-certificates/sign`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'A'.repeat(5000) });
     await expectProblem(res, 413, 'payload-too-large');
-    expect(res.headers.get('connection')).toBe('close');
+    // A client still sending a large body when the 413 comes must still read it (no reset that eats it).
+    const agent = new Agent({ keepAlive: true });
+    const big = Buffer.alloc(2 * 1024 * 1024, 0x41);
+    const exchange = (method: string, path: string, body?: Buffer) =>
+      new Promise<{ status: number; connection?: string; reused: boolean }>((resolve, reject) => {
+        const headers = body ? { 'Content-Type': 'text/plain', 'Content-Length': body.length } : {};
+        const req = httpRequest({ host: '127.0.0.1', port, method, path, agent, headers }, (r) => {
+          r.resume();
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, connection: r.headers.connection, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    for (let i = 0; i < 10; i++) {
+      const refused = await exchange('POST', '/private-certificates/sign', big);
+      expect(refused.status).toBe(413);
+      // The rest of the body is read and discarded, not reset: the connection lives on.
+      expect(refused.connection).not.toBe('close');
+      const next = await exchange('GET', '/healthz');
+      expect(next).toMatchObject({ status: 200, reused: true });
+    }
+    agent.destroy();
+  });
+
+  it('closes the connection after refusing an absurd declared length, without reading it', async () => {
+    const { text, elapsed } = await raw(port, [`POST /private-certificates/sign HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000000000\r\n\r\nAAAA`]);
+    const res = parse(text);
+    expect(res.status).toBe(413);
+    expect(res.headers.connection).toBe('close');
+    expect(elapsed).toBeLessThan(2000);
   });
 
   it('refuses a chunked body that grows over MAX_BODY_BYTES with 413', async () => {
