@@ -119,6 +119,17 @@ export function prepareAuditEntry(event: AuditEvent, time: Date): UnsequencedEnt
   };
 }
 
+/**
+ * Thrown by a `commit` callback that found nothing to record after all (the change it was to describe
+ * did not happen, e.g. another request made it first): nothing was written, and it is not an error.
+ */
+export class NothingToRecord extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'NothingToRecord';
+  }
+}
+
 /** Where services report what they did. */
 export interface AuditSink {
   /**

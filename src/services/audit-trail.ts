@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock';
-import { prepareAuditEntry, type AuditAction, type AuditEvent, type AuditOutcome, type AuditRecord, type AuditSink, type UnsequencedEntry } from '../domain/audit-event';
+import { NothingToRecord, prepareAuditEntry, type AuditAction, type AuditEvent, type AuditOutcome, type AuditRecord, type AuditSink, type UnsequencedEntry } from '../domain/audit-event';
 import { CaError } from '../domain/errors';
 import { normalizeSerialNumber } from '../domain/serial-number';
 import type { AuditFilter } from '../store/audit-repository';
@@ -52,7 +52,9 @@ export class AuditTrail implements AuditSink {
       const stored = await (commit ? commit(entry) : this.store.append(entry));
       this.logger.info({ audit: stored }, 'audit');
     } catch (err) {
-      this.logger.error({ audit: entry, err: err instanceof CaError ? (err.cause ?? err) : err }, 'the audit record could not be stored');
+      if (!(err instanceof NothingToRecord)) {
+        this.logger.error({ audit: entry, err: err instanceof CaError ? (err.cause ?? err) : err }, 'the audit record could not be stored');
+      }
       throw err;
     }
   }

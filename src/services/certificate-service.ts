@@ -1,4 +1,4 @@
-import type { AuditOrigin, AuditSink } from '../domain/audit-event';
+import { NothingToRecord, type AuditEvent, type AuditOrigin, type AuditRecord, type AuditSink, type UnsequencedEntry } from '../domain/audit-event';
 import { certificateStatus, type CertificateStatus, type IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
@@ -10,7 +10,11 @@ import type { CertificateFilter, ListCursor } from '../store/certificate-reposit
 /** The narrow part of the ledger this service needs. */
 export interface CertificateLedger {
   findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
-  revoke(serialNumber: string, revocation: NonNullable<IssuedCertificate['revocation']>): Promise<{ certificate: IssuedCertificate; changed: boolean } | null>;
+  revoke(
+    serialNumber: string,
+    revocation: NonNullable<IssuedCertificate['revocation']>,
+    audit?: UnsequencedEntry,
+  ): Promise<{ certificate: IssuedCertificate; changed: boolean; audit?: AuditRecord } | null>;
   list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]>;
 }
 
@@ -54,25 +58,16 @@ export class CertificateService {
     return { ...cert, status: certificateStatus(cert, this.clock.now()) };
   }
 
-  /** Revokes once; revoking again answers the original revocation unchanged. Both are audited. */
+  /**
+   * Revokes once; revoking again answers the original revocation unchanged. Both are audited; a
+   * revocation that changes the ledger commits together with its audit record.
+   */
   async revoke(principal: Principal, serialInput: string, reasonInput: unknown, origin: AuditOrigin): Promise<IssuedCertificate> {
     const serialNumber = normalizeSerialNumber(serialInput);
     const reason = parseRevocationReason(reasonInput as string | number | undefined);
     const existing = await this.ledger.findBySerial(serialNumber);
     if (!existing || !mayActOnAccount(principal, existing.account)) throw notFound();
-    let cert = existing;
-    let changed = false;
-    if (!existing.revocation) {
-      const result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey });
-      if (!result) throw notFound();
-      cert = result.certificate;
-      changed = result.changed;
-      if (changed) {
-        this.onRevoked(); // the CRL is rebuilt even if the audit append below fails
-        this.observer?.revoked(cert.account, reason);
-      }
-    }
-    await this.audit.record({
+    const event = (cert: IssuedCertificate, changed: boolean): AuditEvent => ({
       ...origin,
       action: 'certificate.revoke',
       outcome: 'success',
@@ -81,7 +76,32 @@ export class CertificateService {
       serialNumber: cert.serialNumber,
       details: { reason: cert.revocation?.reason ?? reason, ...(changed ? {} : { alreadyRevoked: 'true' }) },
     });
-    return cert;
+    if (!existing.revocation) {
+      let result: Awaited<ReturnType<CertificateLedger['revoke']>> = null;
+      try {
+        await this.audit.record(event(existing, true), async (entry) => {
+          result = await this.ledger.revoke(serialNumber, { revokedAt: this.clock.now(), reason, revokedBy: principal.appKey }, entry);
+          if (!result) throw notFound();
+          // Revoked by another request meanwhile: answered (and audited) below as already revoked.
+          if (!result.audit) throw new NothingToRecord('revoked concurrently');
+          return result.audit;
+        });
+      } catch (err) {
+        if (!(err instanceof NothingToRecord)) throw err;
+      }
+      const done = result as Awaited<ReturnType<CertificateLedger['revoke']>>;
+      if (done?.changed) {
+        this.onRevoked();
+        this.observer?.revoked(done.certificate.account, reason);
+        return done.certificate;
+      }
+      if (done) {
+        await this.audit.record(event(done.certificate, false));
+        return done.certificate;
+      }
+    }
+    await this.audit.record(event(existing, false));
+    return existing;
   }
 
   async list(principal: Principal, query: ListQuery): Promise<CertificatePage> {

@@ -131,7 +131,15 @@ export class CertificateRepository {
    * Marks a certificate revoked unless it already is. Returns the certificate as it is afterwards
    * (with the original revocation if it was revoked before), or null for an unknown serial.
    */
-  async revoke(serialNumber: string, revocation: Revocation): Promise<{ certificate: IssuedCertificate; changed: boolean } | null> {
+  /**
+   * Revokes; with `audit`, the revocation's audit record is appended in the same transaction, so the
+   * two commit together or not at all (`audit` is set only when this call changed the ledger).
+   */
+  async revoke(
+    serialNumber: string,
+    revocation: Revocation,
+    audit?: UnsequencedEntry,
+  ): Promise<{ certificate: IssuedCertificate; changed: boolean; audit?: AuditRecord } | null> {
     return ledgerCall('recording the revocation', async () => {
       // Shared CRL lock: many revocations at once, but none while a CRL build reads (see CrlRepository).
       return this.sql.transaction(async (tx) => {
@@ -143,7 +151,11 @@ export class CertificateRepository {
            WHERE serial_number = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
           [serialNumber, revocation.revokedAt, reasonCode(revocation.reason), revocation.revokedBy],
         );
-        if (updated.length === 1) return { certificate: fromRawRow(updated[0]), changed: true };
+        if (updated.length === 1) {
+          if (!audit) return { certificate: fromRawRow(updated[0]), changed: true };
+          const rows = await tx.query<AppendedRow>(auditAppendQuery(1), auditAppendParams([audit]));
+          return { certificate: fromRawRow(updated[0]), changed: true, audit: appendedRecords([audit], rows)[0] };
+        }
         const current = await tx.query<RawCertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial_number = $1`, [serialNumber]);
         return current.length === 1 ? { certificate: fromRawRow(current[0]), changed: false } : null;
       });

@@ -216,4 +216,42 @@ describe.each(backends())('when the audit trail cannot be written, on %s', (back
     const signed = await t.http.post('/private-certificates/sign').set(t.admin).set('Content-Type', 'text/plain').send(csr);
     expect(signed.status).toBe(200);
   });
+
+  it('answers a revocation it cannot audit with 503 and leaves the certificate unrevoked (they commit together)', async () => {
+    const csr = await fixture('ec-p256.csr');
+    const signed = await t.http.post('/private-certificates/sign').set(t.admin).set('Content-Type', 'text/plain').set('Accept', 'application/json').send(csr);
+    expect(signed.status).toBe(200);
+    const serial = signed.body.serialNumber as string;
+    await t.service.ledger.sql.exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit();`);
+    const refused = await t.http.delete(`/private-certificates/${serial}?reason=keyCompromise`).set(t.admin);
+    expect(refused.status).toBe(503);
+    await t.service.ledger.sql.exec('DROP TRIGGER refuse_audit ON audit_log');
+    const [row] = await t.service.ledger.sql.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE serial_number = $1', [serial]);
+    expect(row.revoked).toBe(false);
+    const revoked = await t.http.delete(`/private-certificates/${serial}?reason=keyCompromise`).set(t.admin);
+    expect(revoked.status).toBe(200);
+    const records = await t.http.get(`/audit?action=certificate.revoke&serialNumber=${serial}`).set(t.admin);
+    expect(records.body.items.map((i: { outcome: string; details: unknown }) => [i.outcome, i.details])).toEqual([['success', { reason: 'keyCompromise' }]]);
+  });
+});
+
+describe.each(backends())('concurrent revocations of one certificate, on %s', (backend) => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService(backend);
+  });
+  afterAll(() => t.close());
+
+  it('revokes once, audits one change and the rest as already revoked', async () => {
+    const csr = await fixture('ec-p256.csr');
+    const signed = await t.http.post('/private-certificates/sign').set(t.admin).set('Content-Type', 'text/plain').set('Accept', 'application/json').send(csr);
+    const serial = signed.body.serialNumber as string;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => t.http.delete(`/private-certificates/${serial}?reason=superseded`).set(t.admin)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body.revokedAt)).size).toBe(1);
+    const records = await t.http.get(`/audit?action=certificate.revoke&serialNumber=${serial}`).set(t.admin);
+    const details = records.body.items.map((i: { details: Record<string, string> }) => i.details);
+    expect(details).toHaveLength(6);
+    expect(details.filter((d: Record<string, string>) => !d.alreadyRevoked)).toEqual([{ reason: 'superseded' }]);
+  });
 });
