@@ -2,7 +2,7 @@ import { EMPTY_CHAIN, encodeAuditBody, type ChainHead } from '../domain/audit-ch
 import type { AuditAction, AuditDetails, AuditOutcome, AuditRecord, UnsequencedEntry } from '../domain/audit-event';
 import { GroupCommitter } from './group-commit';
 import { isDataError, ledgerCall } from './ledger-errors';
-import type { SqlDatabase } from './sql';
+import { SqlConditions, type SqlDatabase } from './sql';
 
 /**
  * The statement that appends a batch to the chain through audit_append (migration 0005): lock, read
@@ -141,23 +141,19 @@ export class AuditRepository {
 
   /** One page newest first, by keyset over seq (the filters' indexes keep seq order). No OFFSET. */
   async list(filter: AuditFilter, page: { limit: number; beforeSeq?: number }): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    if (filter.action !== undefined) where.push(`action = ${param(filter.action)}`);
-    if (filter.outcome !== undefined) where.push(`outcome = ${param(filter.outcome)}`);
-    if (filter.account !== undefined) where.push(`account = ${param(filter.account)}`);
-    if (filter.actor !== undefined) where.push(`actor = ${param(filter.actor)}`);
-    if (filter.serialNumber !== undefined) where.push(`serial_number = ${param(filter.serialNumber)}`);
-    if (filter.since) where.push(`at >= ${param(filter.since)}`);
-    if (filter.until) where.push(`at < ${param(filter.until)}`);
-    if (page.beforeSeq !== undefined) where.push(`seq < ${param(page.beforeSeq)}`);
-    const sql = `SELECT ${COLUMNS} FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const q = new SqlConditions();
+    const param = (v: unknown) => q.param(v);
+    if (filter.action !== undefined) q.add(`action = ${param(filter.action)}`);
+    if (filter.outcome !== undefined) q.add(`outcome = ${param(filter.outcome)}`);
+    if (filter.account !== undefined) q.add(`account = ${param(filter.account)}`);
+    if (filter.actor !== undefined) q.add(`actor = ${param(filter.actor)}`);
+    if (filter.serialNumber !== undefined) q.add(`serial_number = ${param(filter.serialNumber)}`);
+    if (filter.since) q.add(`at >= ${param(filter.since)}`);
+    if (filter.until) q.add(`at < ${param(filter.until)}`);
+    if (page.beforeSeq !== undefined) q.add(`seq < ${param(page.beforeSeq)}`);
+    const sql = `SELECT ${COLUMNS} FROM audit_log ${q.where}
       ORDER BY seq DESC LIMIT ${param(page.limit)}`;
-    const rows = await ledgerCall('reading the audit trail', () => this.sql.query<RawAuditRow>(sql, params));
+    const rows = await ledgerCall('reading the audit trail', () => this.sql.query<RawAuditRow>(sql, q.params));
     return rows.map(fromRow);
   }
 

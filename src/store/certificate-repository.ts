@@ -6,7 +6,7 @@ import { GroupCommitter } from './group-commit';
 import { isDataError, ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
 import { CRL_LOCK_KEY } from './crl-repository';
-import type { SqlDatabase } from './sql';
+import { SqlConditions, type SqlDatabase } from './sql';
 import { appendedRecords, auditAppendParams, auditAppendQuery, type AppendedRow } from './audit-repository';
 
 export function toIssuedCertificate(row: CertificateRow): IssuedCertificate {
@@ -167,25 +167,21 @@ export class CertificateRepository {
    * certificates_issued_idx or, for one account, certificates_account_issued_idx. No OFFSET.
    */
   async list(filter: CertificateFilter, page: { limit: number; after?: ListCursor }): Promise<IssuedCertificate[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    if (filter.account !== undefined) where.push(`account = ${param(filter.account)}`);
-    if (filter.commonName !== undefined) where.push(`common_name = ${param(filter.commonName)}`);
-    if (filter.status === 'revoked') where.push('revoked_at IS NOT NULL');
-    if (filter.status === 'valid') where.push(`revoked_at IS NULL AND not_after > ${param(filter.now)}`);
-    if (filter.status === 'expired') where.push(`revoked_at IS NULL AND not_after <= ${param(filter.now)}`);
-    if (filter.expiresBefore) where.push(`not_after < ${param(filter.expiresBefore)}`);
-    if (filter.expiresAfter) where.push(`not_after > ${param(filter.expiresAfter)}`);
-    if (filter.issuedBefore) where.push(`issued_at < ${param(filter.issuedBefore)}`);
-    if (filter.issuedAfter) where.push(`issued_at > ${param(filter.issuedAfter)}`);
-    if (page.after) where.push(`(issued_at, serial_number) < (${param(page.after.issuedAt)}, ${param(page.after.serialNumber)})`);
-    const sql = `SELECT ${COLUMNS} FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const q = new SqlConditions();
+    const param = (v: unknown) => q.param(v);
+    if (filter.account !== undefined) q.add(`account = ${param(filter.account)}`);
+    if (filter.commonName !== undefined) q.add(`common_name = ${param(filter.commonName)}`);
+    if (filter.status === 'revoked') q.add('revoked_at IS NOT NULL');
+    if (filter.status === 'valid') q.add(`revoked_at IS NULL AND not_after > ${param(filter.now)}`);
+    if (filter.status === 'expired') q.add(`revoked_at IS NULL AND not_after <= ${param(filter.now)}`);
+    if (filter.expiresBefore) q.add(`not_after < ${param(filter.expiresBefore)}`);
+    if (filter.expiresAfter) q.add(`not_after > ${param(filter.expiresAfter)}`);
+    if (filter.issuedBefore) q.add(`issued_at < ${param(filter.issuedBefore)}`);
+    if (filter.issuedAfter) q.add(`issued_at > ${param(filter.issuedAfter)}`);
+    if (page.after) q.add(`(issued_at, serial_number) < (${param(page.after.issuedAt)}, ${param(page.after.serialNumber)})`);
+    const sql = `SELECT ${COLUMNS} FROM certificates ${q.where}
       ORDER BY issued_at DESC, serial_number DESC LIMIT ${param(page.limit)}`;
-    const rows = await ledgerCall('listing certificates', () => this.sql.query<RawCertificateRow>(sql, params));
+    const rows = await ledgerCall('listing certificates', () => this.sql.query<RawCertificateRow>(sql, q.params));
     return rows.map(fromRawRow);
   }
 }

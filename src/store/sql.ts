@@ -24,3 +24,24 @@ export interface SqlDatabase extends SqlRunner {
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }
+
+/** A WHERE clause built from optional conditions, with its numbered parameters ($1, $2, …). */
+export class SqlConditions {
+  readonly params: unknown[] = [];
+  private readonly conditions: string[] = [];
+
+  /** Adds a parameter; returns its placeholder. */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  add(condition: string): void {
+    this.conditions.push(condition);
+  }
+
+  /** `WHERE a AND b …`, or nothing without conditions. */
+  get where(): string {
+    return this.conditions.length ? `WHERE ${this.conditions.join(' AND ')}` : '';
+  }
+}
