@@ -69,7 +69,10 @@ export class CertificateService {
     if (!existing || !mayActOnAccount(principal, existing.account)) throw notFound();
     if (isReservedAccount(existing.account)) {
       // The service's own OCSP signers: short-lived, replaced on their own, and (id-pkix-ocsp-nocheck) never checked for revocation.
-      throw new CaError('forbidden', "the service's own certificates (account mtls-ca) cannot be revoked through the API; restart the service to replace its OCSP signer");
+      throw new CaError(
+        'forbidden',
+        `the service's own certificates (account ${existing.account}) cannot be revoked through the API; restart the service to replace its OCSP signer`,
+      );
     }
     const event = (cert: IssuedCertificate, changed: boolean): AuditEvent => ({
       ...origin,
