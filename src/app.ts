@@ -20,6 +20,7 @@ import type { KeyService } from './services/key-service';
 import type { OcspResponder } from './services/ocsp-responder';
 import { ocspRouter } from './http/routes/ocsp';
 import { limitPerClientIp } from './http/rate-limit';
+import { noStore } from './http/no-store';
 import { requestLimits, type RequestLimits } from './http/request-limits';
 import type { RateLimiter, RateRule } from './services/rate-limiter';
 import { metricsRouter } from './http/routes/metrics';
@@ -52,6 +53,9 @@ export interface AppDeps {
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
+const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
+/** Everything under these answers an API key's request: never cached. */
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -93,10 +97,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps.readiness));
   if (deps.metrics) app.use(metricsRouter(deps.metrics));
   app.use(caRouter(deps.ca));
+  app.use(AUTHENTICATED_PATHS, noStore);
   if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
-  app.use(['/private-certificates', '/api/edge/private-certificates'], sign, certificates);
+  app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
 

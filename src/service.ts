@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
+import path from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
@@ -20,6 +21,7 @@ import { OcspResponder } from './services/ocsp-responder';
 import { RateLimiter } from './services/rate-limiter';
 import { AuthGuard } from './services/auth-guard';
 import { RateLimitRepository } from './store/rate-limit-repository';
+import { openToOthers, restrictToOwner } from './store/data-dir-modes';
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
@@ -46,6 +48,24 @@ export interface Service {
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
   close(): Promise<void>;
+}
+
+/**
+ * Makes what the service keeps in its data directory owner-only (an earlier version left files 0666),
+ * once per start; the embedded database's `pglite/` is done by the store whenever it opens it. Warns
+ * when the directory itself lets group or others in.
+ */
+async function secureDataDir(dataDir: string, logger: Logger): Promise<void> {
+  let tightened = 0;
+  for (const entry of ['ca', 'token-pepper']) tightened += await restrictToOwner(path.join(dataDir, entry));
+  if (tightened > 0) logger.info({ dataDir, tightened }, 'made the CA files and the token pepper owner-only (0600 files, 0700 directories)');
+  const mode = await openToOthers(dataDir);
+  if (mode !== null) {
+    logger.warn(
+      { dataDir, mode: `0${mode.toString(8)}` },
+      'the data directory is accessible to other users (group or world); make it owner-only: chmod 700',
+    );
+  }
 }
 
 export function ledgerTargetFor(config: Config): LedgerTarget {
@@ -83,6 +103,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
     const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
+    await secureDataDir(config.MTLS_CA_DATA_DIR, logger);
     const audit = new AuditTrail(ledger.audit, clock, logger);
     await audit.record({
       action: 'ca.load',

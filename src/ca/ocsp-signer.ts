@@ -16,6 +16,7 @@ import { subjectKeyIdentifier } from '../domain/issuance-profile';
 import { OCSP_OID } from '../domain/ocsp';
 import { OID } from '../domain/oids';
 import { serialToHex, type SerialSource } from '../domain/serial-number';
+import { SYSTEM_ACCOUNT } from '../domain/permissions';
 import type { IssuedCertificate } from '../domain/certificate';
 
 /** Who signs OCSP responses: a delegated OCSP-signing certificate, or the CA key itself. */
@@ -32,9 +33,6 @@ export interface OcspSigningIdentity {
   /** The ledger entry of the delegated certificate (null when the CA signs). */
   readonly record: IssuedCertificate | null;
 }
-
-/** The account under which the service's own certificates (delegated OCSP signers) are recorded. */
-export const SYSTEM_ACCOUNT = 'mtls-ca';
 
 /** SHA-1 of the subjectPublicKey bits of a SubjectPublicKeyInfo. */
 export function publicKeyHash(spkiDer: Uint8Array, algorithm = 'sha1'): Buffer {

@@ -18,6 +18,8 @@ usage:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // Everything this process writes (CA key, token pepper, the embedded database's files) is owner-only.
+  process.umask(0o077);
   const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve':

@@ -3,6 +3,7 @@ import { readCsr, decodeDirectoryString, rsaPublicKey, type CsrParts } from './c
 import { decodeObjectIdentifier } from './der';
 import { CaError } from './errors';
 import { OID } from './oids';
+import { isReservedAccount } from './permissions';
 import { decodeSinglePem } from './pem';
 
 /**
@@ -198,6 +199,9 @@ function checkSubject(parts: CsrParts): { values: Record<SubjectAttribute, strin
   }
   if (!NAME_PATTERN.test(values.OU)) {
     throw new CaError('subject-not-allowed', 'OU must be an account name: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  if (isReservedAccount(values.OU)) {
+    throw new CaError('subject-not-allowed', `OU "${values.OU}" is reserved for the service's own certificates`);
   }
   if (values.C !== undefined && !/^[A-Za-z]{2}$/.test(values.C)) {
     throw new CaError('subject-not-allowed', 'C must be a two-letter country code');

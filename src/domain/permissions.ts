@@ -38,7 +38,17 @@ export function hasPermission(p: Principal, permission: Permission): boolean {
   return p.permissions.has('admin') || p.permissions.has(permission);
 }
 
-/** A tenant acts within its own account; an admin anywhere. */
+/**
+ * The account under which the service records its own certificates (delegated OCSP signers). It is
+ * reserved: no API key is created for it, no CSR is signed into it, and only admins see its entries.
+ */
+export const SYSTEM_ACCOUNT = 'mtls-ca';
+
+export function isReservedAccount(account: string): boolean {
+  return account === SYSTEM_ACCOUNT;
+}
+
+/** A tenant acts within its own account (never the reserved one, even with a key of it); an admin anywhere. */
 export function mayActOnAccount(p: Principal, account: string): boolean {
-  return isAdmin(p) || p.account === account;
+  return isAdmin(p) || (p.account === account && !isReservedAccount(account));
 }

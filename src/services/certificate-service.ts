@@ -2,7 +2,7 @@ import { NothingToRecord, type AuditEvent, type AuditOrigin, type AuditRecord, t
 import { certificateStatus, type CertificateStatus, type IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
-import { isAdmin, mayActOnAccount, type Principal } from '../domain/permissions';
+import { isAdmin, isReservedAccount, mayActOnAccount, type Principal } from '../domain/permissions';
 import { parseRevocationReason, type RevocationReason } from '../domain/revocation-reasons';
 import { normalizeSerialNumber } from '../domain/serial-number';
 import type { CertificateFilter, ListCursor } from '../store/certificate-repository';
@@ -67,6 +67,13 @@ export class CertificateService {
     const reason = parseRevocationReason(reasonInput as string | number | undefined);
     const existing = await this.ledger.findBySerial(serialNumber);
     if (!existing || !mayActOnAccount(principal, existing.account)) throw notFound();
+    if (isReservedAccount(existing.account)) {
+      // The service's own OCSP signers: short-lived, replaced on their own, and (id-pkix-ocsp-nocheck) never checked for revocation.
+      throw new CaError(
+        'forbidden',
+        `the service's own certificates (account ${existing.account}) cannot be revoked through the API; restart the service to replace its OCSP signer`,
+      );
+    }
     const event = (cert: IssuedCertificate, changed: boolean): AuditEvent => ({
       ...origin,
       action: 'certificate.revoke',
@@ -107,6 +114,9 @@ export class CertificateService {
   async list(principal: Principal, query: ListQuery): Promise<CertificatePage> {
     if (query.account !== undefined && !isAdmin(principal) && query.account !== principal.account) {
       throw new CaError('forbidden', 'only admins may list other accounts');
+    }
+    if (!mayActOnAccount(principal, query.account ?? principal.account)) {
+      throw new CaError('forbidden', `only admins may list the reserved account "${principal.account}"`);
     }
     const now = this.clock.now();
     const filter: CertificateFilter = {

@@ -4,7 +4,7 @@ import type { Clock } from '../domain/clock';
 import { CaError } from '../domain/errors';
 import { NAME_PATTERN } from '../domain/csr-policy';
 import type { AuthGuard } from './auth-guard';
-import { expandPermissions, PERMISSION_OR_ROLE, type Permission, type Principal } from '../domain/permissions';
+import { expandPermissions, isReservedAccount, PERMISSION_OR_ROLE, type Permission, type Principal } from '../domain/permissions';
 
 /** The narrow part of the ledger that key management needs. */
 export interface ApiKeyStore {
@@ -82,6 +82,9 @@ export class KeyService {
   ): Promise<CreatedKey> {
     if (!NAME_PATTERN.test(params.account)) {
       throw new CaError('invalid-request', 'account must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    }
+    if (isReservedAccount(params.account)) {
+      throw new CaError('invalid-request', `the account "${params.account}" is reserved for the service's own certificates`);
     }
     const unknown = params.permissions.filter((p) => !PERMISSION_OR_ROLE.includes(p));
     if (unknown.length > 0) throw new CaError('invalid-request', `unknown permissions: ${unknown.join(', ').slice(0, 200)}`);

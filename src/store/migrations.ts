@@ -17,7 +17,7 @@ function findMigrationsDir(): string {
 export const MIGRATIONS_DIR = findMigrationsDir();
 
 /** Any fixed 64-bit number: the advisory lock under which replicas migrate one at a time. */
-const MIGRATION_LOCK_KEY = 7_270_381_155;
+export const MIGRATION_LOCK_KEY = 7_270_381_155;
 
 export interface Migration {
   name: string;

@@ -32,15 +32,13 @@ describe.each(backends())('the CRL on %s', (backend) => {
     expect(crl.nextUpdate!.getTime() - crl.thisUpdate.getTime()).toBe(24 * 3600 * 1000);
   });
 
-  it('makes openssl refuse a revoked certificate within a second, and still accept a valid one', async () => {
+  it('makes openssl refuse a revoked certificate once the CRL lists it, and still accept a valid one', async () => {
     const valid = await issue(t, acme.headers);
     const revoked = await issue(t, acme.headers);
     const res = await revoke(revoked.serialNumber, 'keyCompromise');
     expect(res.status).toBe(200);
-    const started = Date.now();
-    const listed = await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(revoked.serialNumber), 1000);
-    expect(listed).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1000);
+    // How fast is for `npm run bench`; here: it gets there.
+    await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(revoked.serialNumber), 10_000, 25, 'the revoked serial on the CRL');
 
     await fs.writeFile(path.join(t.dataDir, 'crl.pem'), (await t.http.get('/crl.pem')).text);
     const bad = await opensslStatus(['verify', '-crl_check', '-CAfile', 'ca.pem', '-CRLfile', 'crl.pem', revoked.certPath], t.dataDir);
@@ -59,9 +57,9 @@ describe.each(backends())('the CRL on %s', (backend) => {
     const crl = await eventually(async () => {
       const { crl } = await fetchCrl(t);
       return crlSerials(crl).includes(a.serialNumber) && crlSerials(crl).includes(b.serialNumber) ? crl : null;
-    });
-    const ea = crl!.entries.find((e) => e.serialNumber.toUpperCase() === a.serialNumber)!;
-    const eb = crl!.entries.find((e) => e.serialNumber.toUpperCase() === b.serialNumber)!;
+    }, 10_000, 25, 'both revocations on the CRL');
+    const ea = crl.entries.find((e) => e.serialNumber.toUpperCase() === a.serialNumber)!;
+    const eb = crl.entries.find((e) => e.serialNumber.toUpperCase() === b.serialNumber)!;
     expect(ea.reason).toBe(4);
     expect(eb.extensions).toHaveLength(0);
     expect(ea.revocationDate.getTime()).toBe(Math.floor(new Date(ra.body.revokedAt).getTime() / 1000) * 1000);
@@ -74,9 +72,9 @@ describe.each(backends())('the CRL on %s', (backend) => {
     const after = await eventually(async () => {
       const f = await fetchCrl(t);
       return certs.every((c) => crlSerials(f.crl).includes(c.serialNumber)) ? f : null;
-    });
-    expect(after!.number).toBeGreaterThan(before);
-    expect(after!.number - before).toBeLessThan(5n);
+    }, 10_000, 25, 'the whole burst on the CRL');
+    expect(after.number).toBeGreaterThan(before);
+    expect(after.number - before).toBeLessThan(5n);
   });
 
   it('is served from memory with validators: ETag, Last-Modified, Cache-Control bounded by nextUpdate, 304', async () => {
@@ -106,8 +104,8 @@ describe.each(backends())('the CRL on %s', (backend) => {
     const next = await eventually(async () => {
       const f = await fetchCrl(t);
       return f.number > afterRestart ? f : null;
-    });
-    expect(next!.number).toBeGreaterThan(afterRestart);
+    }, 10_000, 25, 'a CRL newer than the one at restart');
+    expect(next.number).toBeGreaterThan(afterRestart);
   });
 });
 
@@ -126,33 +124,33 @@ describe.each(backends())('CRL freshness with a fake clock on %s', (backend) => 
       const first = await eventually(async () => {
         const f = await fetchCrl(t);
         return crlSerials(f.crl).includes(c.serialNumber) ? f : null;
-      });
-      expect(first!.crl.nextUpdate!.toISOString()).toBe('2026-06-02T00:00:00.000Z');
+      }, 10_000, 25, 'the revocation on the CRL');
+      expect(first.crl.nextUpdate!.toISOString()).toBe('2026-06-02T00:00:00.000Z');
 
       // Nothing happens; 7 hours later the timer has issued a fresh CRL.
       clock.advance(7 * 3600_000);
       const refreshed = await eventually(async () => {
         const f = await fetchCrl(t);
-        return f.number > first!.number ? f : null;
-      });
-      expect(refreshed!.crl.thisUpdate.toISOString()).toBe('2026-06-01T07:00:00.000Z');
-      expect(refreshed!.crl.nextUpdate!.toISOString()).toBe('2026-06-02T07:00:00.000Z');
-      expect(crlSerials(refreshed!.crl)).toContain(c.serialNumber);
+        return f.number > first.number ? f : null;
+      }, 10_000, 25, 'the timer-issued CRL');
+      expect(refreshed.crl.thisUpdate.toISOString()).toBe('2026-06-01T07:00:00.000Z');
+      expect(refreshed.crl.nextUpdate!.toISOString()).toBe('2026-06-02T07:00:00.000Z');
+      expect(crlSerials(refreshed.crl)).toContain(c.serialNumber);
 
       // The certificate expires (1 day). The first CRL issued after that still lists it; the next does not.
       clock.advance(18 * 3600_000);
       const afterExpiry = await eventually(async () => {
         const f = await fetchCrl(t);
-        return f.number > refreshed!.number ? f : null;
-      });
-      expect(afterExpiry!.crl.thisUpdate.getTime()).toBeGreaterThan(new Date('2026-06-02T00:05:00Z').getTime());
-      expect(crlSerials(afterExpiry!.crl)).toContain(c.serialNumber);
+        return f.number > refreshed.number ? f : null;
+      }, 10_000, 25, 'the CRL after the certificate expired');
+      expect(afterExpiry.crl.thisUpdate.getTime()).toBeGreaterThan(new Date('2026-06-02T00:05:00Z').getTime());
+      expect(crlSerials(afterExpiry.crl)).toContain(c.serialNumber);
       clock.advance(7 * 3600_000);
       const later = await eventually(async () => {
         const f = await fetchCrl(t);
-        return f.number > afterExpiry!.number ? f : null;
-      });
-      expect(crlSerials(later!.crl)).not.toContain(c.serialNumber);
+        return f.number > afterExpiry.number ? f : null;
+      }, 10_000, 25, 'the next CRL');
+      expect(crlSerials(later.crl)).not.toContain(c.serialNumber);
     } finally {
       await t.close();
     }
@@ -168,5 +166,5 @@ describe.each(backends())('CRL conditional requests on %s', (backend) => {
     } finally {
       await t.close();
     }
-  });
+  }, 90_000); // starts its own service: a fresh embedded database takes a while on a busy machine
 });

@@ -13,8 +13,12 @@ const postgresOnly = process.env.MTLS_CA_TEST_POSTGRES_URL ? describe : describe
 
 /** The bound under test: the spawned service waits this long for PostgreSQL before answering 503. */
 const DATABASE_TIMEOUT_MS = 3000;
-/** A request on a hung database: at most one wait for a flush slot and one for its own statement, plus slack. */
-const HUNG_BOUND_MS = DATABASE_TIMEOUT_MS * 2 + 1000;
+/**
+ * No request hangs: each answers 503 ledger-unavailable (designed: within about 2 × DATABASE_TIMEOUT_MS, one
+ * wait for a flush slot and one for its own statement) well before the 30 s request deadline, which would
+ * answer deadline-exceeded instead. Generous, for a busy machine: speed is for `npm run bench`.
+ */
+const ANSWER_BOUND_MS = 20_000;
 
 /**
  * The real CLI on a PostgreSQL database reached through a TCP proxy that plays a dead server (cut) and a
@@ -45,20 +49,18 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     await openssl(['ocsp', '-issuer', path.join(dataDir, 'ca.pem'), '-cert', certPath, '-no_nonce', '-reqout', reqPath]);
     return fs.readFile(reqPath);
   };
-  const ocsp = async (request: Buffer, method: 'GET' | 'POST'): Promise<{ status: number; answer: string; ms: number }> => {
-    const started = Date.now();
+  const ocsp = async (request: Buffer, method: 'GET' | 'POST'): Promise<{ status: number; answer: string }> => {
     const res =
       method === 'POST'
         ? await fetch(`${svc.url}/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: new Uint8Array(request) })
         : await fetch(`${svc.url}/ocsp/${encodeURIComponent(request.toString('base64'))}`);
     const der = Buffer.from(await res.arrayBuffer());
-    const ms = Date.now() - started;
     const respPath = path.join(dataDir, `resp-${Date.now()}.der`);
     await fs.writeFile(respPath, der);
     const text = (await opensslStatus(['ocsp', '-respin', respPath, '-resp_text', '-noverify'])).output;
     // 'good' / 'revoked' / 'unknown', or the error status of an unsuccessful answer ('trylater').
     const answer = /Cert Status: (\w+)/.exec(text)?.[1] ?? /Responder Error: (\w+)/.exec(text)?.[1] ?? 'none';
-    return { status: res.status, answer, ms };
+    return { status: res.status, answer };
   };
 
   const alive = async () => {
@@ -82,10 +84,7 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
 
   const recover = async () => {
     proxy.restore();
-    const started = Date.now();
-    const ready = await eventually(async () => (await get('/readyz')).value === 200, 10_000, 100);
-    expect(ready).toBe(true);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    await eventually(async () => (await get('/readyz')).value === 200, 30_000, 100, '/readyz answering 200 once the database is back');
     expect((await sign()).status).toBe(200);
   };
 
@@ -127,29 +126,21 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     const outage = await Promise.all([sign(), sign(), sign(), sign()].map((p) => timed(() => p)));
     for (const { value, ms } of outage) {
       expectProblem503(value);
-      expect(ms).toBeLessThan(DATABASE_TIMEOUT_MS * 2);
+      expect(ms).toBeLessThan(ANSWER_BOUND_MS);
     }
     expect(outage.some(({ value }) => value.text.includes('recording the certificate'))).toBe(true);
     expectProblem503(await revokeRemote(svc.url, tenant, c1.serialNumber!));
 
-    for (const p of ['/crl', '/crl.pem', '/ca.pem', '/ca.crt']) {
-      const { value, ms } = await get(p);
-      expect([p, value]).toEqual([p, 200]);
-      expect(ms).toBeLessThan(1000);
-    }
+    // Answered 200 while the database is unreachable: from memory.
+    for (const p of ['/crl', '/crl.pem', '/ca.pem', '/ca.crt']) expect([p, (await get(p)).value]).toEqual([p, 200]);
     expect((await fetchRemoteCrl(svc.url)).der.equals(crlBefore.der)).toBe(true);
-    for (const method of ['POST', 'GET'] as const) {
-      const cached = await ocsp(ocspC0, method);
-      expect(cached).toMatchObject({ status: 200, answer: 'good' });
-      expect(cached.ms).toBeLessThan(1000);
-    }
+    for (const method of ['POST', 'GET'] as const) expect(await ocsp(ocspC0, method)).toMatchObject({ status: 200, answer: 'good' });
     // Not cached: the status cannot be read, so the responder says so (never a guessed 'good').
     expect(await ocsp(ocspC1, 'POST')).toMatchObject({ status: 200, answer: 'trylater' });
 
-    const readyz = await timed(() => fetch(`${svc.url}/readyz`));
-    expect(readyz.value.status).toBe(503);
-    expect(readyz.ms).toBeLessThan(2000);
-    expect((await readyz.value.json()).checks).toMatchObject({ database: false, caKey: true, crl: true });
+    const readyz = await fetch(`${svc.url}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect((await readyz.json()).checks).toMatchObject({ database: false, caKey: true, crl: true });
     expect((await get('/healthz')).value).toBe(200);
 
     await sleep(1100); // the API key cache has expired: now authentication itself needs the ledger
@@ -158,11 +149,10 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
 
     await recover();
     expect((await revokeRemote(svc.url, tenant, c1.serialNumber!)).status).toBe(200);
-    const onCrl = await eventually(async () => (await fetchRemoteCrl(svc.url)).serials.includes(c1.serialNumber!), 3000, 100);
-    expect(onCrl).toBe(true);
+    await eventually(async () => (await fetchRemoteCrl(svc.url)).serials.includes(c1.serialNumber!), 15_000, 100, 'the revoked serial on the CRL');
     expect((await fetchRemoteCrl(svc.url)).number).toBeGreaterThan(crlBefore.number);
     await expectLedgerEqualsReceived();
-  }, 40_000);
+  }, 120_000);
 
   it('answers 503 within the bound on a hung database (no request hangs), and recovers by itself', async () => {
     const c2 = await sign();
@@ -175,31 +165,27 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     const outage = await Promise.all([sign(), sign(), sign()].map((p) => timed(() => p)));
     for (const { value, ms } of outage) {
       expectProblem503(value);
-      expect(ms).toBeLessThan(HUNG_BOUND_MS);
+      expect(ms).toBeLessThan(ANSWER_BOUND_MS);
     }
     const revoke = await timed(() => revokeRemote(svc.url, tenant, c2.serialNumber!));
     expectProblem503(revoke.value);
-    expect(revoke.ms).toBeLessThan(HUNG_BOUND_MS);
+    expect(revoke.ms).toBeLessThan(ANSWER_BOUND_MS);
 
-    for (const p of ['/crl', '/crl.pem', '/ca.pem']) {
-      const { value, ms } = await get(p);
-      expect([p, value]).toEqual([p, 200]);
-      expect(ms).toBeLessThan(1000);
-    }
-    const cached = await ocsp(ocspC2, 'POST');
-    expect(cached).toMatchObject({ status: 200, answer: 'good' });
-    expect(cached.ms).toBeLessThan(1000);
+    // Answered 200 while every statement hangs: from memory (anything reading the ledger would wait, then 503).
+    for (const p of ['/crl', '/crl.pem', '/ca.pem']) expect([p, (await get(p)).value]).toEqual([p, 200]);
+    expect(await ocsp(ocspC2, 'POST')).toMatchObject({ status: 200, answer: 'good' });
+    // The probe bounds its query (1 s): it answers before the pool would give up on a hung database.
     const readyz = await timed(() => fetch(`${svc.url}/readyz`));
     expect(readyz.value.status).toBe(503);
-    expect(readyz.ms).toBeLessThan(2000);
+    expect(readyz.ms).toBeLessThan(DATABASE_TIMEOUT_MS);
     expect((await get('/healthz')).value).toBe(200);
     expect(await alive()).toBe(true);
 
     await recover();
     expect((await revokeRemote(svc.url, tenant, c2.serialNumber!)).status).toBe(200);
-    expect(await eventually(async () => (await fetchRemoteCrl(svc.url)).serials.includes(c2.serialNumber!), 3000, 100)).toBe(true);
+    await eventually(async () => (await fetchRemoteCrl(svc.url)).serials.includes(c2.serialNumber!), 15_000, 100, 'the revoked serial on the CRL');
     await expectLedgerEqualsReceived();
-  }, 40_000);
+  }, 120_000);
 
   it('survives the connection dying in the middle of a transaction (a revoke waiting for the CRL lock)', async () => {
     const c3 = await sign();
@@ -208,11 +194,15 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     await direct.query('SELECT pg_advisory_lock($1)', [CRL_LOCK_KEY]);
     try {
       const revoke = revokeRemote(svc.url, tenant, c3.serialNumber!);
-      const waiting = await eventually(async () => {
-        const r = await direct.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
-        return r.rows[0].n > 0;
-      }, 1000, 20);
-      expect(waiting).toBe(true);
+      await eventually(
+        async () => {
+          const r = await direct.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+          return r.rows[0].n > 0;
+        },
+        15_000,
+        20,
+        'the revoke waiting for the CRL lock',
+      );
       proxy.cut();
       expectProblem503(await revoke);
       await sleep(200);
@@ -226,5 +216,5 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     expect(row.rows[0].revoked_at).toBeNull(); // the 503 revoke left nothing behind
     expect((await revokeRemote(svc.url, tenant, c3.serialNumber!)).status).toBe(200);
     await expectLedgerEqualsReceived();
-  }, 40_000);
+  }, 120_000);
 });

@@ -72,6 +72,36 @@ describe.each(backends())('API keys on %s', (backend) => {
     expect((await t.http.get('/keys')).status).toBe(401);
   });
 
+  it('refuses a key for the reserved account mtls-ca (400), for admins too, and stores none', async () => {
+    const before = (await t.http.get('/keys').set(t.admin)).body.items.length;
+    const res = await t.http.post('/keys').set(t.admin).send({ account: 'mtls-ca', permissions: ['role:tenant'] });
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ type: 'urn:mtls-ca:problem:invalid-request', detail: expect.stringContaining('reserved') });
+    const after = (await t.http.get('/keys').set(t.admin)).body.items;
+    expect(after).toHaveLength(before);
+    expect(after.map((k: { account: string }) => k.account)).not.toContain('mtls-ca');
+  });
+
+  it('marks every answer that carries key material or key data Cache-Control: no-store', async () => {
+    const created = await t.http.post('/keys').set(t.admin).send({ account: 'acme', permissions: ['role:tenant'] });
+    expect(created.status).toBe(201);
+    expect(created.headers['cache-control']).toBe('no-store');
+    const listed = await t.http.get('/keys').set(t.admin);
+    expect(listed.status).toBe(200);
+    expect(listed.headers['cache-control']).toBe('no-store');
+    const disabled = await t.http.delete(`/keys/${created.body.appKey}`).set(t.admin);
+    expect(disabled.status).toBe(200);
+    expect(disabled.headers['cache-control']).toBe('no-store');
+    // Refusals of the same routes too: nothing of the authenticated API is cacheable.
+    const refused = await t.http.get('/keys');
+    expect(refused.status).toBe(401);
+    expect(refused.headers['cache-control']).toBe('no-store');
+    const audit = await t.http.get('/audit').set(t.admin);
+    expect(audit.status).toBe(200);
+    expect(audit.headers['cache-control']).toBe('no-store');
+  });
+
   it('disables a key idempotently and answers 404 for an unknown key', async () => {
     const created = await t.createKey('acme', ['certificates:read']);
     const first = await t.http.delete(`/keys/${created.appKey}`).set(t.admin);

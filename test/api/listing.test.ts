@@ -55,6 +55,22 @@ describe.each(backends())('searching the ledger on %s', (backend) => {
     expect((await list(t.admin)).body.items).toHaveLength(5);
   });
 
+  it("shows the service's OCSP signers only to admins, not to a tenant key of the reserved account mtls-ca", async () => {
+    const admin = await list(t.admin, '?account=mtls-ca');
+    expect(admin.status).toBe(200);
+    expect(admin.body.items.map((i: { serialNumber: string }) => i.serialNumber)).toContain(serials.ocspSigner);
+    expect(admin.headers['cache-control']).toBe('no-store');
+    const legacy = await t.insertKey('mtls-ca', ['role:tenant']);
+    for (const query of ['', '?account=mtls-ca', `?commonName=${encodeURIComponent('mtls-ca Root CA OCSP Responder')}`]) {
+      const res = await list(legacy.headers, query);
+      expect(res.status).toBe(403);
+      expect(res.body.type).toBe('urn:mtls-ca:problem:forbidden');
+      expect(JSON.stringify(res.body)).not.toContain(serials.ocspSigner);
+    }
+    expect((await list(acme.headers, '?account=mtls-ca')).status).toBe(403);
+    expect(JSON.stringify((await list(acme.headers)).body)).not.toContain(serials.ocspSigner);
+  });
+
   it('filters by status, common name and dates', async () => {
     const names = async (q: string) => (await list(acme.headers, q)).body.items.map((i: { commonName: string }) => i.commonName);
     expect(await names('?status=revoked')).toEqual(['erp']);

@@ -129,7 +129,7 @@ describe.each(backends())('GET /metrics on %s', (backend) => {
     const cert = await issue(t, acme.headers, '/CN=crl-gauges/OU=acme');
     const buildsBefore = count(await scrape(t), 'mtlsca_crl_build_duration_seconds_count', { kind: 'incremental' });
     await t.http.delete(`/private-certificates/${cert.serialNumber}`).set(acme.headers).expect(200);
-    await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(cert.serialNumber));
+    await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(cert.serialNumber), 10_000, 25, 'the revoked serial on the CRL');
     const served = await fetchCrl(t);
     const text = await scrape(t);
     expect(sample(text, 'mtlsca_crl_number')).toBe(Number(served.number));

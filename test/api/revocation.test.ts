@@ -1,5 +1,6 @@
 import { backends } from '../helpers/backends';
 import { colonSerial, issue } from '../helpers/sign';
+import { makeCsr } from '../helpers/openssl';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 describe.each(backends())('revocation and the ledger API on %s', (backend) => {
@@ -70,6 +71,66 @@ describe.each(backends())('revocation and the ledger API on %s', (backend) => {
     expect((await t.http.get(`/private-certificates/${c.serialNumber}`).set(globex.headers)).status).toBe(404);
     expect((await t.service.ledger.certificates.findBySerial(c.serialNumber))!.revocation).toBeNull();
     expect((await t.http.delete(`/private-certificates/${c.serialNumber}`).set(t.admin)).status).toBe(200);
+  });
+
+  it('marks sign, read and revoke answers Cache-Control: no-store', async () => {
+    const { csr } = await makeCsr(t.dataDir, 'no-store', '/CN=erp-connector/OU=acme');
+    const signed = await t.http.post('/private-certificates/sign').set(acme.headers).set('Content-Type', 'text/plain').set('Accept', 'application/json').send(csr);
+    expect(signed.status).toBe(200);
+    expect(signed.headers['cache-control']).toBe('no-store');
+    const serial = signed.body.serialNumber as string;
+    for (const res of [
+      await t.http.get(`/private-certificates/${serial}`).set(acme.headers),
+      await t.http.get(`/api/edge/private-certificates/${serial}`).set(acme.headers).set('Accept', 'application/x-pem-file'),
+      await t.http.delete(`/private-certificates/${serial}`).set(acme.headers),
+      await t.http.delete('/private-certificates/0123456789ABCDEF').set(acme.headers),
+    ]) {
+      expect([200, 404]).toContain(res.status);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+  });
+
+  describe("the service's own OCSP signer certificates (account mtls-ca)", () => {
+    const signerSerial = async () => {
+      const res = await t.http.get('/private-certificates?account=mtls-ca').set(t.admin);
+      expect(res.status).toBe(200);
+      expect(res.body.items.length).toBeGreaterThan(0);
+      return res.body.items[0].serialNumber as string;
+    };
+
+    it('cannot be revoked by an admin (403 problem), and nothing is revoked', async () => {
+      const serial = await signerSerial();
+      const res = await t.http.delete(`/private-certificates/${serial}?reason=keyCompromise`).set(t.admin);
+      expect(res.status).toBe(403);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ type: 'urn:mtls-ca:problem:forbidden', detail: expect.stringContaining('mtls-ca') });
+      expect((await t.service.ledger.certificates.findBySerial(serial))!.revocation).toBeNull();
+    });
+
+    it('cannot be read or revoked by a tenant key, not even one of the account mtls-ca an earlier version created', async () => {
+      const serial = await signerSerial();
+      const legacy = await t.insertKey('mtls-ca', ['role:tenant']);
+      for (const headers of [legacy.headers, acme.headers]) {
+        expect((await t.http.get(`/private-certificates/${serial}`).set(headers)).status).toBe(404);
+        const res = await t.http.delete(`/private-certificates/${serial}`).set(headers);
+        expect(res.status).toBe(404);
+        expect(res.body.type).toBe('urn:mtls-ca:problem:not-found');
+      }
+      expect((await t.service.ledger.certificates.findBySerial(serial))!.revocation).toBeNull();
+      expect((await t.http.get(`/private-certificates/${serial}`).set(t.admin)).status).toBe(200);
+    });
+
+    it('refuses a CSR with OU=mtls-ca (400) from a tenant key of that account and from an admin, and writes no ledger row', async () => {
+      const legacy = await t.insertKey('mtls-ca', ['role:tenant']);
+      const { csr } = await makeCsr(t.dataDir, 'reserved-ou', '/CN=ocsp/OU=mtls-ca');
+      const before = await t.service.ledger.certificates.list({ now: new Date(), account: 'mtls-ca' }, { limit: 100 });
+      for (const headers of [legacy.headers, t.admin]) {
+        const res = await t.http.post('/private-certificates/sign').set(headers).set('Content-Type', 'text/plain').send(csr);
+        expect(res.status).toBe(400);
+        expect(res.body).toMatchObject({ type: 'urn:mtls-ca:problem:subject-not-allowed', detail: expect.stringContaining('reserved') });
+      }
+      expect(await t.service.ledger.certificates.list({ now: new Date(), account: 'mtls-ca' }, { limit: 100 })).toHaveLength(before.length);
+    });
   });
 
   it('needs certificates:revoke to revoke and certificates:read to read', async () => {

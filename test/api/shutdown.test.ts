@@ -94,8 +94,8 @@ describe('graceful shutdown of mtls-ca serve', () => {
     s.kill('SIGTERM');
     await s.waitForLog((l) => String(l.msg).startsWith('shutting down'));
     await idleClosed;
-    // The listening socket closes within a loop turn (a connect racing it may still be reset instead).
-    expect(await eventually(() => refused(s.port), 1000, 50)).toBe(true);
+    // The listening socket closes while the request is still in flight (a connect racing it may still be reset instead).
+    await eventually(() => refused(s.port), 15_000, 50, 'new connections refused');
 
     request.finish();
     const response = await request.ended;
@@ -105,8 +105,9 @@ describe('graceful shutdown of mtls-ca serve', () => {
     expect(response).toContain('BEGIN CERTIFICATE');
 
     expect(await s.exited).toEqual({ code: 0, signal: null });
-    // Not held by keep-alive: it exits right after the last answer (keepAliveTimeout is 5 s).
-    expect(Date.now() - answeredAt).toBeLessThan(2000);
+    // Not held by the idle keep-alive connection, which would keep it 5 s (keepAliveTimeout): closed above
+    // before the answer, and the exit comes well before that (a bound generous for a busy machine).
+    expect(Date.now() - answeredAt).toBeLessThan(4500);
     expect(s.logs.some((l) => l.msg === 'stopped')).toBe(true);
     expect(s.logs.some((l) => String(l.msg).startsWith('cut the requests'))).toBe(false);
   }, 90_000);
@@ -124,7 +125,8 @@ describe('graceful shutdown of mtls-ca serve', () => {
     expect(await s.exited).toEqual({ code: 0, signal: null });
     const took = Date.now() - signalled;
     expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(5000);
+    // Cut, not waited for: a request never finished would otherwise hold the exit forever (generous bound).
+    expect(took).toBeLessThan(30_000);
     expect(s.logs.some((l) => String(l.msg).startsWith('cut the requests'))).toBe(true);
   }, 90_000);
 

@@ -54,7 +54,7 @@ describe.each(backends())('a real TLS handshake against the published CRL (%s)',
     const valid = await issue(t, tenant.headers, '/CN=good-client/OU=acme');
     const revoked = await issue(t, tenant.headers, '/CN=bad-client/OU=acme');
     expect((await t.http.delete(`/private-certificates/${revoked.serialNumber}?reason=keyCompromise`).set(tenant.headers)).status).toBe(200);
-    await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(revoked.serialNumber), 1000);
+    await eventually(async () => crlSerials((await fetchCrl(t)).crl).includes(revoked.serialNumber), 10_000, 25, 'the revoked serial on the CRL');
 
     const server = await relyingServer(t.dataDir, (await t.http.get('/ca.pem')).text, (await t.http.get('/crl.pem')).text);
     try {

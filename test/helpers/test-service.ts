@@ -3,7 +3,10 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import request from 'supertest';
 import { loadConfig } from '../../src/config';
+import { loadTokenPepper } from '../../src/ca/token-pepper';
+import { newAppKey, newAppToken, TokenHasher } from '../../src/domain/api-key';
 import type { Clock } from '../../src/domain/clock';
+import { expandPermissions } from '../../src/domain/permissions';
 import type { SerialSource } from '../../src/domain/serial-number';
 import { startService, type Service, type ServiceOverrides } from '../../src/service';
 import type { CreatedKey } from '../../src/services/key-service';
@@ -20,6 +23,8 @@ export interface TestService {
   /** Headers of the bootstrap admin key. */
   readonly admin: Record<string, string>;
   createKey(account: string, permissions: string[]): Promise<CreatedKey & { headers: Record<string, string> }>;
+  /** Writes a key straight into the ledger, past the API's checks, as an earlier version may have created it. */
+  insertKey(account: string, permissions: string[]): Promise<{ appKey: string; appToken: string; headers: Record<string, string> }>;
   /** Stops and starts the service again on the same data directory and database. */
   restart(): Promise<TestService>;
   close(): Promise<void>;
@@ -72,6 +77,20 @@ export async function startTestService(backend: BackendName, options: TestServic
       const res = await http.post('/keys').set(admin).send({ account, permissions });
       if (res.status !== 201) throw new Error(`creating a key failed: ${res.status} ${res.text}`);
       return { ...res.body, createdAt: new Date(res.body.createdAt), headers: headersOf(res.body) };
+    },
+    async insertKey(account, permissions) {
+      const pair = { appKey: newAppKey(), appToken: newAppToken() };
+      const hasher = new TokenHasher(await loadTokenPepper(dataDir, config.API_TOKEN_PEPPER));
+      await service.ledger.apiKeys.create({
+        appKey: pair.appKey,
+        account,
+        permissions: expandPermissions(permissions),
+        tokenHash: hasher.hash(pair.appToken),
+        createdAt: new Date(),
+        createdBy: null,
+        disabledAt: null,
+      });
+      return { ...pair, headers: headersOf(pair) };
     },
     async restart() {
       await service.close();

@@ -1,9 +1,14 @@
 import type { ApiKey } from '../../src/domain/api-key';
 import type { IssuedCertificate } from '../../src/domain/certificate';
 import { CaError } from '../../src/domain/errors';
+import { promises as fs } from 'node:fs';
+import { Client } from 'pg';
+import { DataDirLockedError } from '../../src/store/data-dir-lock';
 import { openLedger, type Ledger } from '../../src/store/ledger';
-import { migrate, readMigrations } from '../../src/store/migrations';
+import { migrate, MIGRATION_LOCK_KEY, readMigrations } from '../../src/store/migrations';
 import { backends, createTestDatabase, type TestDatabase } from '../helpers/backends';
+import { tempDir } from '../helpers/openssl';
+import { eventually } from '../helpers/sign';
 
 /** One repository suite, run against each database the ledger supports. */
 describe.each(backends())('the ledger on %s', (backend) => {
@@ -54,15 +59,69 @@ describe.each(backends())('the ledger on %s', (backend) => {
     await expect(migrate(ledger.sql, edited)).rejects.toThrow(/was changed after it was applied/);
   });
 
-  it('lets replicas start and migrate at the same time (advisory lock)', async () => {
-    const fresh = await createTestDatabase(backend);
-    try {
-      const both = await Promise.all([openLedger(fresh.target), openLedger(fresh.target)]);
-      await Promise.all(both.map((l) => l.close()));
-    } finally {
-      await fresh.drop();
-    }
-  });
+  if (backend === 'postgres') {
+    it('lets replicas start together: each waits for the migration lock, the migrations apply once, and both see one database', async () => {
+      const fresh = await createTestDatabase(backend);
+      const holder = new Client({ connectionString: fresh.url });
+      await holder.connect();
+      const opened: Ledger[] = [];
+      try {
+        // Hold the migration lock, as a replica migrating right now would: both starts must queue behind it.
+        await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        const starting = [openLedger(fresh.target), openLedger(fresh.target)];
+        starting.forEach((p) => p.then((l) => opened.push(l), () => undefined));
+        await eventually(
+          async () => {
+            const { rows } = await holder.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            );
+            return rows[0].n === 2;
+          },
+          15_000,
+          25,
+          'both starting replicas waiting for the migration lock',
+        );
+        expect(opened).toHaveLength(0);
+        await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        const [a, b] = await Promise.all(starting);
+
+        const applied = await holder.query<{ name: string }>('SELECT name FROM "_mtls_ca_migrations" ORDER BY name');
+        expect(applied.rows.map((r) => r.name)).toEqual((await readMigrations()).map((m) => m.name));
+        expect(await migrate(a.sql)).toEqual([]);
+        const c = cert('0A0B0C0D0E0F10111213141516171819');
+        await a.certificates.insert(c);
+        expect(await b.certificates.findBySerial(c.serialNumber)).toEqual(c);
+      } finally {
+        await Promise.all(opened.map((l) => l.close()));
+        await holder.end();
+        await fresh.drop();
+      }
+    });
+  } else {
+    it('lets one process open an embedded data directory: a second open is refused, and reopening applies nothing', async () => {
+      const dataDir = await tempDir();
+      try {
+        const results = await Promise.allSettled([openLedger({ kind: 'pglite', dataDir }), openLedger({ kind: 'pglite', dataDir })]);
+        const opened = results.filter((r): r is PromiseFulfilledResult<Ledger> => r.status === 'fulfilled').map((r) => r.value);
+        const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+        expect(opened).toHaveLength(1);
+        expect(refused).toEqual([expect.any(DataDirLockedError)]);
+        const c = cert('0A0B0C0D0E0F10111213141516171819');
+        await opened[0].certificates.insert(c);
+        await opened[0].close();
+
+        const again = await openLedger({ kind: 'pglite', dataDir });
+        try {
+          expect(await migrate(again.sql)).toEqual([]);
+          expect(await again.certificates.findBySerial(c.serialNumber)).toEqual(c);
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await fs.rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 
   it('stores and maps a certificate row to the domain object, timestamps to the millisecond', async () => {
     const c = cert('7B8AA2645EED7334E4BFDDB064591A6F');

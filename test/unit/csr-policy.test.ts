@@ -95,6 +95,11 @@ describe('subject values in properly signed CSRs', () => {
     await expect(checkCertificateRequest(withLocality(tag, hex))).rejects.toMatchObject({ kind: 'subject-not-allowed' });
   });
 
+  it("refuses the OU of the service's own certificates (mtls-ca), reserved for its OCSP signers", async () => {
+    const csr = signedCsr({ subject: sequence(rdn('2.5.4.3', 0x0c, Buffer.from('ocsp')), rdn('2.5.4.11', 0x0c, Buffer.from('mtls-ca'))) });
+    await expect(checkCertificateRequest(csr)).rejects.toMatchObject({ kind: 'subject-not-allowed', detail: expect.stringContaining('reserved') });
+  });
+
   it.each([
     ['an emoji as a surrogate pair in a BMPString', 0x1e, 'd83dde00'],
     ['São Paulo in a UTF8String', 0x0c, Buffer.from('São Paulo').toString('hex')],

@@ -11,7 +11,7 @@ export function auditRouter(deps: { keys: KeyService; audit: AuditTrail }): Rout
   router.get('/', requirePermission(deps.keys, 'admin'), async (req, res) => {
     const query = parseInput(auditQuerySchema, req.query, 'query');
     const page = await deps.audit.list(query);
-    res.set('Cache-Control', 'no-store').json({ items: page.items.map(auditRecordView), nextCursor: page.nextCursor });
+    res.json({ items: page.items.map(auditRecordView), nextCursor: page.nextCursor });
   });
   return router;
 }

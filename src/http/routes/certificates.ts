@@ -22,14 +22,14 @@ export function certificatesRouter(deps: { keys: KeyService; certificates: Certi
   router.get('/', requirePermission(keys, 'certificates:read'), async (req, res) => {
     const query = parseInput(listQuerySchema, req.query, 'query');
     const page = await certificates.list(principalOf(res), query);
-    res.set('Cache-Control', 'no-store').json({ items: page.items.map(certificateView), nextCursor: page.nextCursor });
+    res.json({ items: page.items.map(certificateView), nextCursor: page.nextCursor });
   });
 
   router.get('/:serialNumber', requirePermission(keys, 'certificates:read'), async (req, res) => {
     const format = req.accepts(['application/json', 'application/x-pem-file', 'text/plain']);
     if (!format) throw new CaError('not-acceptable', 'this resource is available as application/json or PEM');
     const cert = await certificates.get(principalOf(res), String(req.params.serialNumber));
-    res.set('Cache-Control', 'no-store').vary('Accept');
+    res.vary('Accept');
     if (format === 'application/json') {
       res.json({ ...certificateView(cert), certificate: cert.pem });
       return;
