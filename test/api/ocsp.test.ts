@@ -61,6 +61,14 @@ async function warmCache(t: TestService, request: Buffer, method: 'GET' | 'POST'
   return cached;
 }
 
+/** A fresh certificate of `tenant`'s account whose `good` answer `t` now serves from its cache, and its request. */
+async function cachedGoodCertificate(t: TestService, tenant: { headers: Record<string, string> }): Promise<{ serialNumber: string; request: Buffer }> {
+  const c = await issue(t, tenant.headers);
+  const request = await ocspRequestFor(t, c.certPath);
+  expect(await statusOf(t, await warmCache(t, request, 'POST'))).toBe('good');
+  return { serialNumber: c.serialNumber, request };
+}
+
 /** Makes every CRL build of this replica fail, as a database that refuses the build would; returns the undo. */
 function breakCrlBuilds(t: TestService): () => void {
   const crls = t.service.ledger.crls;
@@ -137,13 +145,11 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
 
   it('answers revoked after a DELETE whose CRL build fails, and keeps saying so while builds keep failing', async () => {
     const tenant = await t.createKey('acme', ['role:tenant']);
-    const c = await issue(t, tenant.headers);
-    const request = await ocspRequestFor(t, c.certPath);
-    expect(await statusOf(t, await warmCache(t, request, 'POST'))).toBe('good');
+    const { serialNumber, request } = await cachedGoodCertificate(t, tenant);
     const crlBefore = t.service.crl.current()!.crlNumber;
     const restore = breakCrlBuilds(t);
     try {
-      expect((await t.http.delete(`/private-certificates/${c.serialNumber}`).set(tenant.headers)).status).toBe(200);
+      expect((await t.http.delete(`/private-certificates/${serialNumber}`).set(tenant.headers)).status).toBe(200);
       expect(await statusOf(t, await askOcsp(t, request, 'POST'))).toBe('revoked');
       await new Promise((r) => setTimeout(r, 1500)); // builds fail and retry meanwhile
       expect(t.service.crl.current()!.crlNumber).toBe(crlBefore); // no CRL was published
@@ -227,13 +233,11 @@ postgresOnly('OCSP on a replica that did not revoke (PostgreSQL)', () => {
 
   it('drops its cached good within the poll bound when no CRL can be built anywhere', async () => {
     const tenant = await a.createKey('acme', ['role:tenant']);
-    const c = await issue(a, tenant.headers);
-    const request = await ocspRequestFor(a, c.certPath);
-    expect(await statusOf(a, await warmCache(a, request, 'POST'))).toBe('good');
+    const { serialNumber, request } = await cachedGoodCertificate(a, tenant);
     const crlBefore = a.service.crl.current()!.crlNumber;
     const restore = [breakCrlBuilds(a), breakCrlBuilds(b)];
     try {
-      expect((await b.http.delete(`/private-certificates/${c.serialNumber}`).set(tenant.headers)).status).toBe(200);
+      expect((await b.http.delete(`/private-certificates/${serialNumber}`).set(tenant.headers)).status).toBe(200);
       expect(await statusOf(b, await askOcsp(b, request, 'POST'))).toBe('revoked');
       // The other replica learns of it from the ledger (polled every 100 ms here), not from a new CRL.
       const revoked = await eventually(async () => (await statusOf(a, await askOcsp(a, request, 'POST'))) === 'revoked', 10_000, 100);

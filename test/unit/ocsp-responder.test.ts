@@ -11,10 +11,26 @@ import { EMPTY_CHAIN, extendChain } from '../../src/domain/audit-chain';
 import { prepareAuditEntry, type AuditEvent } from '../../src/domain/audit-event';
 import { FixedClock } from '../../src/domain/clock';
 import { randomSerialSource } from '../../src/domain/serial-number';
-import { OcspResponder, type OcspAnswerStatus } from '../../src/services/ocsp-responder';
+import { OcspResponder, type OcspAnswerStatus, type OcspResponderDeps } from '../../src/services/ocsp-responder';
 import { tempDir } from '../helpers/openssl';
 
 const crypto = webcrypto as unknown as Crypto;
+
+/** A responder over `ca` with quiet defaults: the fields given replace them. */
+function responderFor(ca: CertificateAuthority, clock: FixedClock, deps: Partial<OcspResponderDeps>): OcspResponder {
+  return new OcspResponder({
+    ca,
+    ledger: { findBySerial: async () => null, insert: async (_c, entry) => extendChain(EMPTY_CHAIN, [entry])[0] },
+    audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
+    revocationMark: () => null,
+    clock,
+    crypto,
+    serials: randomSerialSource,
+    logger: pino({ level: 'silent' }),
+    params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
+    ...deps,
+  });
+}
 
 describe('the OCSP responder', () => {
   it('issues its delegated signer and replaces it when a third of its lifetime is left', async () => {
@@ -22,8 +38,7 @@ describe('the OCSP responder', () => {
     const recorded: string[] = [];
     const audited: AuditEvent[] = [];
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Rotation CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
-    const responder = new OcspResponder({
-      ca,
+    const responder = responderFor(ca, clock, {
       ledger: {
         findBySerial: async () => null,
         insert: async (c, entry) => {
@@ -37,12 +52,6 @@ describe('the OCSP responder', () => {
           await commit?.(prepareAuditEntry(e, clock.now()));
         },
       },
-      revocationMark: () => null,
-      clock,
-      crypto,
-      serials: randomSerialSource,
-      logger: pino({ level: 'silent' }),
-      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
     });
     await responder.start();
     const first = new X509Certificate(new Uint8Array(responder.signerCertificate()!));
@@ -71,8 +80,7 @@ describe('the OCSP responder', () => {
     const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
     let ledgerUp = true;
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Outage CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
-    const responder = new OcspResponder({
-      ca,
+    const responder = responderFor(ca, clock, {
       ledger: {
         findBySerial: async () => null,
         insert: async (_c, entry) => {
@@ -80,13 +88,6 @@ describe('the OCSP responder', () => {
           return extendChain(EMPTY_CHAIN, [entry])[0];
         },
       },
-      audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
-      revocationMark: () => null,
-      clock,
-      crypto,
-      serials: randomSerialSource,
-      logger: pino({ level: 'silent' }),
-      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
     });
     await responder.start();
     const first = responder.signerCertificate()!;
@@ -128,8 +129,7 @@ describe('the OCSP answer cache', () => {
   beforeAll(async () => {
     ({ ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Cache CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource));
     const cert = { serialNumber: serial, issuerKeyId: ca.keyId } as IssuedCertificate;
-    responder = new OcspResponder({
-      ca,
+    responder = responderFor(ca, clock, {
       ledger: {
         findBySerial: async () => {
           reads++;
@@ -139,12 +139,7 @@ describe('the OCSP answer cache', () => {
         },
         insert: async (_c, entry) => extendChain(EMPTY_CHAIN, [entry])[0],
       },
-      audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
       revocationMark: () => mark,
-      clock,
-      crypto,
-      serials: randomSerialSource,
-      logger: pino({ level: 'silent' }),
       params: { validityMs: 3600_000, signWithCa: true, signerValidityMs: 7 * 86_400_000 },
       observer: { ocspAnswered: (status) => answers.push(status) },
     });
