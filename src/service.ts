@@ -163,7 +163,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     const ocsp = new OcspResponder({
       ca,
       ledger: ledger.certificates,
-      crlNumber: () => crl.current()?.crlNumber ?? null,
+      revocationMark: () => crl.revocationMark(),
       clock,
       crypto,
       serials,
@@ -173,7 +173,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       observer,
     });
     await ocsp.start();
-    const certificates = new CertificateService(ledger.certificates, clock, () => void crl.rebuild().catch(() => undefined), audit, observer);
+    const certificates = new CertificateService(
+      ledger.certificates,
+      clock,
+      () => {
+        ocsp.revocationCommitted(); // before the DELETE answers: no cached 'good' outlives it here
+        void crl.rebuild().catch(() => undefined);
+      },
+      audit,
+      observer,
+    );
     const app = createApp({
       ocsp,
       certificates,

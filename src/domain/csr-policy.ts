@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readCsr, decodeDirectoryString, rsaPublicKey, type CsrParts } from './csr-reader';
-import { decodeObjectIdentifier } from './der';
+import { decodeObjectIdentifier, NULL } from './der';
 import { CaError } from './errors';
 import { OID } from './oids';
 import { isReservedAccount } from './permissions';
@@ -35,14 +35,20 @@ const SUBJECT_ATTRIBUTES: Record<string, { short: SubjectAttribute; max: number 
   [OID.country]: { short: 'C', max: 2 },
 };
 
-const ACCEPTED_SIGNATURES = new Set<string>([
-  OID.sha256WithRSA,
-  OID.sha384WithRSA,
-  OID.sha512WithRSA,
-  OID.ecdsaWithSHA256,
-  OID.ecdsaWithSHA384,
-  OID.ecdsaWithSHA512,
-]);
+type KeyType = 'RSA' | 'EC';
+
+/**
+ * The accepted CSR signature algorithms: the key type each needs and its digest. Parameters: NULL or
+ * absent for RSA PKCS#1 v1.5 (RFC 4055 section 5), absent for ECDSA (RFC 5758 section 3.2).
+ */
+const SIGNATURES: Record<string, { key: KeyType; digest: string; name: string }> = {
+  [OID.sha256WithRSA]: { key: 'RSA', digest: 'sha256', name: 'sha256WithRSAEncryption' },
+  [OID.sha384WithRSA]: { key: 'RSA', digest: 'sha384', name: 'sha384WithRSAEncryption' },
+  [OID.sha512WithRSA]: { key: 'RSA', digest: 'sha512', name: 'sha512WithRSAEncryption' },
+  [OID.ecdsaWithSHA256]: { key: 'EC', digest: 'sha256', name: 'ecdsa-with-SHA256' },
+  [OID.ecdsaWithSHA384]: { key: 'EC', digest: 'sha384', name: 'ecdsa-with-SHA384' },
+  [OID.ecdsaWithSHA512]: { key: 'EC', digest: 'sha512', name: 'ecdsa-with-SHA512' },
+};
 const WEAK_SIGNATURES: Record<string, string> = {
   [OID.md2WithRSA]: 'MD2',
   [OID.md4WithRSA]: 'MD4',
@@ -51,8 +57,12 @@ const WEAK_SIGNATURES: Record<string, string> = {
   [OID.ecdsaWithSHA1]: 'SHA-1',
   [OID.dsaWithSHA1]: 'SHA-1',
 };
-const NULL_PARAMS = Buffer.from([0x05, 0x00]);
-const CURVES: Record<string, string> = { [OID.p256]: 'P-256', [OID.p384]: 'P-384', [OID.p521]: 'P-521' };
+/** The accepted named curves: JWK name, coordinate size, and the field prime p (a coordinate is below it). */
+const CURVES: Record<string, { name: string; bytes: number; p: Buffer }> = {
+  [OID.p256]: { name: 'P-256', bytes: 32, p: Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex') },
+  [OID.p384]: { name: 'P-384', bytes: 48, p: Buffer.from(`${'ff'.repeat(31)}feffffffff0000000000000000ffffffff`, 'hex') },
+  [OID.p521]: { name: 'P-521', bytes: 66, p: Buffer.from(`01${'ff'.repeat(65)}`, 'hex') },
+};
 
 export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 8192;
@@ -71,7 +81,7 @@ export interface CertificateRequestInfo {
   readonly spkiDer: Buffer;
   /** Hex SHA-256 of the SubjectPublicKeyInfo. */
   readonly publicKeySha256: string;
-  readonly keyType: 'RSA' | 'EC';
+  readonly keyType: KeyType;
   /** e.g. `RSA-2048`, `EC-P-256`. */
   readonly keyDescription: string;
 }
@@ -104,9 +114,9 @@ export async function checkCertificateRequest(der: Buffer): Promise<CertificateR
   if (parts.version !== 0) throw new CaError('malformed-csr', 'only PKCS#10 version 1 (0) certificate requests are accepted');
 
   const key = checkPublicKey(parts);
-  checkSignatureAlgorithm(parts.signatureAlgorithm);
+  const digest = checkSignatureAlgorithm(parts, key.type);
   const subject = checkSubject(parts);
-  verifyProofOfPossession(parts);
+  verifyProofOfPossession(parts, digest, key.object);
 
   return {
     der,
@@ -121,21 +131,36 @@ export async function checkCertificateRequest(der: Buffer): Promise<CertificateR
   };
 }
 
-function checkSignatureAlgorithm(oid: string): void {
+/** The signature algorithm must be accepted, go with the key's type and carry the parameters its RFC says; returns its digest. */
+function checkSignatureAlgorithm(parts: CsrParts, keyType: KeyType): string {
+  const oid = parts.signatureAlgorithm;
   if (WEAK_SIGNATURES[oid]) {
     throw new CaError('weak-csr-signature', `the CSR is signed with ${WEAK_SIGNATURES[oid]}; use SHA-256 or stronger`);
   }
   if (oid === OID.rsassaPss) {
     throw new CaError('weak-csr-signature', 'RSASSA-PSS CSR signatures are not accepted; sign with RSA PKCS#1 v1.5 (openssl req default) or ECDSA, SHA-256 or stronger');
   }
-  if (!ACCEPTED_SIGNATURES.has(oid)) {
+  const algorithm = SIGNATURES[oid];
+  if (!algorithm) {
     throw new CaError('weak-csr-signature', `the CSR's signature algorithm ${oid} is not accepted; use RSA or ECDSA with SHA-256 or stronger`);
   }
+  if (algorithm.key !== keyType) {
+    throw new CaError('csr-signature-invalid', `the CSR is signed with ${algorithm.name}, which does not go with its ${keyType} key`);
+  }
+  const params = parts.signatureParametersDer;
+  if (keyType === 'EC' && params !== null) {
+    throw new CaError('csr-signature-invalid', `the ${algorithm.name} signature algorithm must have no parameters`);
+  }
+  if (keyType === 'RSA' && params !== null && !params.equals(NULL)) {
+    throw new CaError('csr-signature-invalid', `the ${algorithm.name} signature algorithm's parameters must be NULL or absent`);
+  }
+  return algorithm.digest;
 }
 
-function checkPublicKey(parts: CsrParts): { type: 'RSA' | 'EC'; description: string } {
+/** Checks the key and builds it (through JWK: OpenSSL 3's SPKI decoder costs ~110 µs a key, this ~5 µs). */
+function checkPublicKey(parts: CsrParts): { type: KeyType; description: string; object: KeyObject } {
   if (parts.keyAlgorithm === OID.rsaEncryption) {
-    if (!parts.keyParametersDer || !parts.keyParametersDer.equals(NULL_PARAMS)) {
+    if (!parts.keyParametersDer || !parts.keyParametersDer.equals(NULL)) {
       throw new CaError('key-not-allowed', 'an rsaEncryption public key must have NULL parameters');
     }
     let key: ReturnType<typeof rsaPublicKey>;
@@ -152,18 +177,25 @@ function checkPublicKey(parts: CsrParts): { type: 'RSA' | 'EC'; description: str
     if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
       throw new CaError('key-not-allowed', `RSA keys must be ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits; this one has ${bits}`);
     }
-    return { type: 'RSA', description: `RSA-${bits}` };
+    if ((key.n[key.n.length - 1] & 1) === 0) throw new CaError('key-not-allowed', 'the RSA modulus must be odd');
+    const jwk = { kty: 'RSA', n: key.n.toString('base64url'), e: key.e.toString('base64url') };
+    try {
+      return { type: 'RSA', description: `RSA-${bits}`, object: createPublicKey({ key: jwk, format: 'jwk' }) };
+    } catch (cause) {
+      throw new CaError('key-not-allowed', 'the CSR carries an RSA public key that cannot be used', { cause });
+    }
   }
   if (parts.keyAlgorithm === OID.ecPublicKey) {
-    let curve: string | undefined;
+    // ECParameters: only namedCurve (RFC 5480 section 2.1.1), one OBJECT IDENTIFIER and nothing else.
+    let oid: string | undefined;
     try {
-      curve = parts.keyParametersDer ? decodeObjectIdentifier(parts.keyParametersDer) : undefined;
+      oid = parts.keyParametersDer ? decodeObjectIdentifier(parts.keyParametersDer) : undefined;
     } catch {
-      curve = undefined;
+      oid = undefined;
     }
-    const name = curve ? CURVES[curve] : undefined;
-    if (!name) throw new CaError('key-not-allowed', 'EC keys must use the named curve P-256, P-384 or P-521');
-    return { type: 'EC', description: `EC-${name}` };
+    const curve = oid ? CURVES[oid] : undefined;
+    if (!curve) throw new CaError('key-not-allowed', 'EC keys must use the named curve P-256, P-384 or P-521');
+    return { type: 'EC', description: `EC-${curve.name}`, object: ecPublicKey(parts.publicKeyBits, curve) };
   }
   throw new CaError(
     'key-not-allowed',
@@ -213,41 +245,33 @@ function escapeRdnValue(value: string): string {
   return value.replace(/([,+"\\<>;=])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
 }
 
-const DIGESTS: Record<string, string> = {
-  [OID.sha256WithRSA]: 'sha256',
-  [OID.sha384WithRSA]: 'sha384',
-  [OID.sha512WithRSA]: 'sha512',
-  [OID.ecdsaWithSHA256]: 'sha256',
-  [OID.ecdsaWithSHA384]: 'sha384',
-  [OID.ecdsaWithSHA512]: 'sha512',
-};
-
-const CURVE_BYTES: Record<string, [string, number]> = { [OID.p256]: ['P-256', 32], [OID.p384]: ['P-384', 48], [OID.p521]: ['P-521', 66] };
-
 /**
- * The CSR's key as a KeyObject. Through JWK when possible: OpenSSL 3's SPKI decoder costs ~110 µs a key,
- * building from the numbers ~5 µs (measured here); compressed EC points take the DER path.
+ * An EC point as the certificate will carry it: uncompressed only (04 || x || y, RFC 5480 section 2.2).
+ * Hybrid forms (06, 07) MUST NOT be used; compressed ones (02, 03) MAY be supported and are refused
+ * here too, so every issued certificate holds a key any relying party can read. Each coordinate is
+ * below the field prime and the point is on the curve (the JWK import checks that).
  */
-function publicKeyObject(parts: CsrParts): KeyObject {
-  if (parts.keyAlgorithm === OID.rsaEncryption) {
-    const { n, e } = rsaPublicKey(parts.publicKeyBits);
-    return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+function ecPublicKey(point: Buffer, curve: { name: string; bytes: number; p: Buffer }): KeyObject {
+  if (point[0] !== 0x04 || point.length !== 1 + 2 * curve.bytes) {
+    throw new CaError('key-not-allowed', `the EC public key must be an uncompressed ${curve.name} point (04, then x and y of ${curve.bytes} bytes each); compressed and hybrid forms are not accepted`);
   }
-  const curve = parts.keyParametersDer ? CURVE_BYTES[decodeObjectIdentifier(parts.keyParametersDer)] : undefined;
-  const point = parts.publicKeyBits;
-  if (curve && point[0] === 0x04 && point.length === 1 + 2 * curve[1]) {
-    const x = point.subarray(1, 1 + curve[1]).toString('base64url');
-    const y = point.subarray(1 + curve[1]).toString('base64url');
-    return createPublicKey({ key: { kty: 'EC', crv: curve[0], x, y }, format: 'jwk' });
+  const x = point.subarray(1, 1 + curve.bytes);
+  const y = point.subarray(1 + curve.bytes);
+  if (Buffer.compare(x, curve.p) >= 0 || Buffer.compare(y, curve.p) >= 0) {
+    throw new CaError('key-not-allowed', `the EC public key is not a point on ${curve.name}`);
   }
-  return createPublicKey({ key: parts.spkiDer, format: 'der', type: 'spki' });
+  try {
+    return createPublicKey({ key: { kty: 'EC', crv: curve.name, x: x.toString('base64url'), y: y.toString('base64url') }, format: 'jwk' });
+  } catch (cause) {
+    throw new CaError('key-not-allowed', `the EC public key is not a point on ${curve.name}`, { cause });
+  }
 }
 
 /** Proof of possession: the CSR's signature over its CertificationRequestInfo, with its own key. */
-function verifyProofOfPossession(parts: CsrParts): void {
+function verifyProofOfPossession(parts: CsrParts, digest: string, key: KeyObject): void {
   let ok = false;
   try {
-    ok = nodeVerify(DIGESTS[parts.signatureAlgorithm], parts.infoDer, { key: publicKeyObject(parts), dsaEncoding: 'der' }, parts.signature);
+    ok = nodeVerify(digest, parts.infoDer, { key, dsaEncoding: 'der' }, parts.signature);
   } catch (cause) {
     throw new CaError('csr-signature-invalid', "the CSR's signature could not be verified with its public key", { cause });
   }

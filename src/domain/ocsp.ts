@@ -67,10 +67,32 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
     const [seq] = children(der, expectTag(extensions, 0xa2, 'requestExtensions'));
     for (const ext of children(der, expectTag(seq, 0x30, 'Extensions'))) {
       const [oid] = children(der, expectTag(ext, 0x30, 'Extension'));
-      if (decodeObjectIdentifier(slice(der, expectTag(oid, 0x06, 'extension id'))) === OCSP_OID.nonce) nonceExtension = slice(der, ext);
+      if (decodeObjectIdentifier(slice(der, expectTag(oid, 0x06, 'extension id'))) !== OCSP_OID.nonce) continue;
+      if (nonceExtension) throw new DerError('more than one nonce extension');
+      checkNonce(der, ext);
+      nonceExtension = slice(der, ext);
     }
   }
   return { certIds, nonceExtension };
+}
+
+/** RFC 8954: a nonce is 1 to 32 octets. */
+export const MAX_NONCE_OCTETS = 32;
+
+/**
+ * Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }, where
+ * extnValue holds the DER of Nonce ::= OCTET STRING (SIZE(1..32)) (RFC 8954 section 2.1).
+ */
+function checkNonce(der: Buffer, ext: Tlv): void {
+  const fields = children(der, ext);
+  const critical = fields.length === 3 ? expectTag(fields[1], 0x01, 'nonce criticality') : null;
+  if (fields.length !== (critical ? 3 : 2) || (critical && content(der, critical).length !== 1)) throw new DerError('malformed nonce extension');
+  const value = content(der, expectTag(fields[fields.length - 1], 0x04, 'nonce extnValue'));
+  const nonce = expectTag(readTlv(value, 0), 0x04, 'nonce');
+  const octets = nonce.end - nonce.contentStart;
+  if (nonce.end !== value.length || octets < 1 || octets > MAX_NONCE_OCTETS) {
+    throw new DerError(`the nonce must be one OCTET STRING of 1 to ${MAX_NONCE_OCTETS} octets`);
+  }
 }
 
 export type OcspCertStatus =

@@ -45,7 +45,10 @@ export class CertificateService {
   constructor(
     private readonly ledger: CertificateLedger,
     private readonly clock: Clock,
-    /** Told after every revocation that changed the ledger (the CRL publisher). */
+    /**
+     * Told after every revocation that changed the ledger, before it is answered (the OCSP cache and
+     * the CRL publisher); also after finding one made concurrently, whose own call may not have run yet.
+     */
     private readonly onRevoked: () => void,
     private readonly audit: AuditSink,
     private readonly observer?: RevocationObserver,
@@ -103,6 +106,7 @@ export class CertificateService {
         return done.certificate;
       }
       if (done) {
+        this.onRevoked();
         await this.audit.record(event(done.certificate, false));
         return done.certificate;
       }

@@ -10,7 +10,7 @@ import type { CrlBuildContext, CrlHead } from '../store/crl-repository';
 export interface CrlStore {
   head(issuerKeyId: string): Promise<CrlHead | null>;
   currentNumber(issuerKeyId: string): Promise<bigint | null>;
-  lastRevocationSeq(): Promise<bigint>;
+  revocationsAfter(seq: bigint): Promise<bigint>;
   baseDer(issuerKeyId: string): Promise<Buffer | null>;
   entriesBetween(issuerKeyId: string, after: bigint, upTo: bigint): Promise<{ der: Buffer; count: number }>;
   build<T>(issuerKeyId: string, fn: (ctx: CrlBuildContext) => Promise<T>): Promise<T>;
@@ -79,6 +79,8 @@ export class CrlPublisher {
   /** Since when the ledger has held a revocation newer than the published CRL (null: it has not). */
   private behindSince: number | null = null;
   private base: Base | null = null;
+  /** What the last poll saw: revocations committed after the published CRL's last one (`after`). */
+  private polled: { after: bigint; count: bigint } | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -93,6 +95,16 @@ export class CrlPublisher {
 
   current(): PublishedCrl | null {
     return this.published;
+  }
+
+  /**
+   * Changes whenever a revocation commits anywhere, within a poll interval, even while no CRL can be
+   * built: the published CRL's number and, as of the last poll, how many revocations came after the
+   * last one it holds. Cached OCSP answers are keyed on it. null before the first poll.
+   */
+  revocationMark(): string | null {
+    if (!this.polled) return null;
+    return `${this.published?.crlNumber ?? '-'}:${this.polled.after}:${this.polled.count}`;
   }
 
   /** Loads the stored CRL (building one when there is none or it is due), then starts the timers. */
@@ -295,7 +307,9 @@ export class CrlPublisher {
       if (number !== null && (!this.published || number > this.published.crlNumber) && !this.running) await this.loadStored();
       // A revocation whose rebuild request was lost (its process died, or its answer did) still gets
       // built: when the ledger has been ahead of the published CRL for two seconds, build here.
-      const behind = (await this.deps.store.lastRevocationSeq()) > this.publishedSeq;
+      const after = this.publishedSeq;
+      this.polled = { after, count: await this.deps.store.revocationsAfter(after) };
+      const behind = this.polled.count > 0n;
       this.behindSince = behind ? (this.behindSince ?? Date.now()) : null;
       const missed = this.behindSince !== null && Date.now() - this.behindSince >= 2000;
       if ((missed || this.refreshDue()) && !this.running && this.waiters.length === 0) void this.rebuild().catch(() => undefined);

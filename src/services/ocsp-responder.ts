@@ -46,8 +46,11 @@ export interface OcspResponderDeps {
   };
   /** Each delegated signer certificate is audited as a signing by the service itself. */
   readonly audit: AuditSink;
-  /** The current CRL number: any new CRL (every revocation makes one) invalidates cached answers. */
-  readonly crlNumber: () => bigint | null;
+  /**
+   * Changes whenever a revocation commits on any replica (seen within the CRL poll interval, whether or
+   * not a CRL could be built); null while unknown, when nothing is cached. Cached answers are keyed on it.
+   */
+  readonly revocationMark: () => string | null;
   readonly clock: Clock;
   readonly crypto: Crypto;
   readonly serials: SerialSource;
@@ -58,13 +61,17 @@ export interface OcspResponderDeps {
 
 /**
  * RFC 6960 responder over the ledger: good, revoked (time and reason) or unknown; unauthorized for
- * another issuer; malformedRequest for anything unreadable. Answers without a nonce are cached until
- * the CRL changes or they near their nextUpdate; a nonce is echoed (and such answers are never cached).
+ * another issuer; malformedRequest for anything unreadable (a nonce outside 1-32 octets included).
+ * Answers without a nonce are cached until a revocation commits (here: before its DELETE answers;
+ * elsewhere: when the revocation mark moves) or they near their nextUpdate; a nonce is echoed (and such
+ * answers are never cached).
  */
 export class OcspResponder {
   private identity: OcspSigningIdentity | null = null;
   private rotating: Promise<OcspSigningIdentity> | null = null;
-  private readonly cache = new Map<string, { der: Buffer; status: OcspAnswerStatus; crlNumber: bigint | null; until: number }>();
+  private readonly cache = new Map<string, { der: Buffer; status: OcspAnswerStatus; mark: string; until: number }>();
+  /** Revocations committed by this process: each one invalidates every cached answer at once. */
+  private localRevocations = 0;
   private readonly issuerHashes: Map<string, { name: Buffer; key: Buffer }>;
 
   constructor(private readonly deps: OcspResponderDeps) {
@@ -85,6 +92,15 @@ export class OcspResponder {
   /** The delegated signer's certificate in use (null when the CA signs). */
   signerCertificate(): Buffer | null {
     return this.identity?.certificateDer ?? null;
+  }
+
+  /**
+   * A revocation this process committed: no answer cached before it is served again. Called before the
+   * revocation is answered, so an OCSP request that follows the answer never sees a stale `good`.
+   */
+  revocationCommitted(): void {
+    this.localRevocations++;
+    this.cache.clear();
   }
 
   /** Always an OCSPResponse DER, whatever the request. `log`: the request's logger (with its request id). */
@@ -109,11 +125,13 @@ export class OcspResponder {
     }
     const cacheable = request.nonceExtension === null && request.certIds.length === 1;
     const cacheKey = cacheable ? request.certIds[0].der.toString('base64') : '';
-    const crlNumber = this.deps.crlNumber();
+    // Taken before the status is read: a revocation committed after that read moves the mark.
+    const replicaMark = this.deps.revocationMark();
+    const mark = replicaMark === null ? null : `${replicaMark}/${this.localRevocations}`;
     const nowMs = this.deps.clock.now().getTime();
-    if (cacheable) {
+    if (cacheable && mark !== null) {
       const hit = this.cache.get(cacheKey);
-      if (hit && hit.crlNumber === crlNumber && hit.until > nowMs) return { der: hit.der, status: hit.status };
+      if (hit && hit.mark === mark && hit.until > nowMs) return { der: hit.der, status: hit.status };
     }
     try {
       const statuses = await Promise.all(request.certIds.map((id) => this.status(id.serialNumber)));
@@ -129,10 +147,10 @@ export class OcspResponder {
       const signature = nodeSign(signer.digest, data, { key: signer.key, dsaEncoding: 'der' });
       const der = encodeSuccessfulResponse(data, signer.signatureAlgorithmDer, signature, signer.certificateDer ? [signer.certificateDer] : []);
       const status = mostTelling(statuses);
-      if (cacheable) {
+      if (cacheable && mark !== null) {
         if (this.cache.size >= 100_000) this.cache.clear();
-        // Reused until the CRL changes or three quarters of its validity have passed.
-        this.cache.set(cacheKey, { der, status, crlNumber, until: now.getTime() + (this.deps.params.validityMs * 3) / 4 });
+        // Reused until a revocation commits or three quarters of its validity have passed.
+        this.cache.set(cacheKey, { der, status, mark, until: now.getTime() + (this.deps.params.validityMs * 3) / 4 });
       }
       return { der, status };
     } catch (err) {

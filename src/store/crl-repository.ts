@@ -139,9 +139,14 @@ export class CrlRepository {
     return row ? row.crlNumber : null;
   }
 
-  /** The newest revocation sequence number (served by the unique index; polled to catch a lost rebuild). */
-  async lastRevocationSeq(): Promise<bigint> {
-    return maxSeq(this.sql);
+  /**
+   * How many revocations have committed with a sequence number above `seq` (a range of the unique
+   * index; polled with the published CRL's last one, to catch a lost rebuild and to expire OCSP answers).
+   * Rows are never deleted nor unrevoked, so for one `seq` the count only grows, with every commit.
+   */
+  async revocationsAfter(seq: bigint): Promise<bigint> {
+    const [row] = await this.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM certificates WHERE revocation_seq > $1', [seq.toString()]);
+    return BigInt(row.n);
   }
 
   async baseDer(issuerKeyId: string): Promise<Buffer | null> {

@@ -3,10 +3,83 @@ import { promises as fs } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { backends } from '../helpers/backends';
+import { children, objectIdentifier, octetString, readTlv, sequence, slice, tlv } from '../../src/domain/der';
+import { OCSP_OID } from '../../src/domain/ocsp';
+import { backends, createTestDatabase } from '../helpers/backends';
 import { openssl, opensslStatus } from '../helpers/openssl';
 import { eventually, issue } from '../helpers/sign';
 import { startTestService, type TestService } from '../helpers/test-service';
+
+const MALFORMED_REQUEST = '30030a0101';
+
+/** An OCSP request for `certPath` without a nonce, made by openssl (DER). */
+async function ocspRequestFor(t: TestService, certPath: string): Promise<Buffer> {
+  const reqPath = `${certPath}.ocsp-req`;
+  await openssl(['ocsp', '-issuer', 'ca.pem', '-cert', certPath, '-no_nonce', '-reqout', reqPath], { cwd: t.dataDir });
+  return fs.readFile(reqPath);
+}
+
+/** The same request with a nonce extension of exactly these octets (RFC 8954: extnValue = DER OCTET STRING). */
+function withNonce(request: Buffer, nonce: Buffer): Buffer {
+  const tbs = readTlv(request, readTlv(request, 0).contentStart);
+  const [requestList] = children(request, tbs);
+  const extension = sequence(objectIdentifier(OCSP_OID.nonce), octetString(octetString(nonce)));
+  return sequence(sequence(slice(request, requestList), tlv(0xa2, sequence(extension))));
+}
+
+/** Sends an OCSP request to a replica over POST or GET; the answer's DER. */
+async function askOcsp(t: TestService, request: Buffer, method: 'GET' | 'POST'): Promise<Buffer> {
+  const res =
+    method === 'POST'
+      ? await t.http.post('/ocsp').set('Content-Type', 'application/ocsp-request').send(request).buffer(true).parse(binaryBody)
+      : await t.http.get(`/ocsp/${encodeURIComponent(request.toString('base64'))}`).buffer(true).parse(binaryBody);
+  expect(res.status).toBe(200);
+  return res.body as Buffer;
+}
+
+/** The certificate status openssl reads in an answer ('good', 'revoked', 'unknown'), or its error status. */
+async function statusOf(t: TestService, answer: Buffer): Promise<string> {
+  const respPath = path.join(t.dataDir, `resp-${process.hrtime.bigint()}.der`);
+  await fs.writeFile(respPath, answer);
+  const text = (await opensslStatus(['ocsp', '-respin', respPath, '-resp_text', '-noverify'])).output;
+  return /Cert Status: (\w+)/.exec(text)?.[1] ?? /Responder Error: (\w+)/.exec(text)?.[1] ?? 'none';
+}
+
+/**
+ * Asks until two answers in a row are the same bytes: the second came from the cache (ECDSA signatures
+ * are randomized, so a freshly signed answer never repeats). Returns that answer.
+ */
+async function warmCache(t: TestService, request: Buffer, method: 'GET' | 'POST'): Promise<Buffer> {
+  let previous = await askOcsp(t, request, method);
+  const cached = await eventually(async () => {
+    const next = await askOcsp(t, request, method);
+    const same = next.equals(previous);
+    previous = next;
+    return same ? next : null;
+  }, 10_000, 50);
+  if (!cached) throw new Error('the OCSP answer was never served from the cache');
+  return cached;
+}
+
+/** A fresh certificate of `tenant`'s account whose `good` answer `t` now serves from its cache, and its request. */
+async function cachedGoodCertificate(t: TestService, tenant: { headers: Record<string, string> }): Promise<{ serialNumber: string; request: Buffer }> {
+  const c = await issue(t, tenant.headers);
+  const request = await ocspRequestFor(t, c.certPath);
+  expect(await statusOf(t, await warmCache(t, request, 'POST'))).toBe('good');
+  return { serialNumber: c.serialNumber, request };
+}
+
+/** Makes every CRL build of this replica fail, as a database that refuses the build would; returns the undo. */
+function breakCrlBuilds(t: TestService): () => void {
+  const crls = t.service.ledger.crls;
+  const build = crls.build;
+  crls.build = async () => {
+    throw new Error('injected CRL build failure');
+  };
+  return () => {
+    crls.build = build;
+  };
+}
 
 describe.each(backends())('the OCSP responder with the real openssl client (%s)', (backend) => {
   let t: TestService;
@@ -53,14 +126,37 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
     expect(good.code).toBe(0);
 
     expect((await t.http.delete(`/private-certificates/${c.serialNumber}?reason=keyCompromise`).set(tenant.headers)).status).toBe(200);
-    const started = Date.now();
-    const revoked = await eventually(async () => {
-      const r = await ocsp(c.certPath, ['-no_nonce']);
-      return r.output.includes(': revoked') ? r : null;
-    }, 1500);
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(revoked!.output).toContain('Response verify OK');
-    expect(revoked!.output).toContain('Reason: keyCompromise');
+    const revoked = await ocsp(c.certPath, ['-no_nonce']);
+    expect(revoked.output).toContain(`${c.certPath}: revoked`);
+    expect(revoked.output).toContain('Response verify OK');
+    expect(revoked.output).toContain('Reason: keyCompromise');
+  });
+
+  it.each(['POST', 'GET'] as const)('answers revoked at once after the DELETE answered, though good was cached (%s, no nonce)', async (method) => {
+    const tenant = await t.createKey('acme', ['role:tenant']);
+    const c = await issue(t, tenant.headers);
+    const request = await ocspRequestFor(t, c.certPath);
+    expect(await statusOf(t, await warmCache(t, request, method))).toBe('good');
+
+    expect((await t.http.delete(`/private-certificates/${c.serialNumber}`).set(tenant.headers)).status).toBe(200);
+    // No wait: the CRL build that follows a revocation has not even started yet.
+    expect(await statusOf(t, await askOcsp(t, request, method))).toBe('revoked');
+  });
+
+  it('answers revoked after a DELETE whose CRL build fails, and keeps saying so while builds keep failing', async () => {
+    const tenant = await t.createKey('acme', ['role:tenant']);
+    const { serialNumber, request } = await cachedGoodCertificate(t, tenant);
+    const crlBefore = t.service.crl.current()!.crlNumber;
+    const restore = breakCrlBuilds(t);
+    try {
+      expect((await t.http.delete(`/private-certificates/${serialNumber}`).set(tenant.headers)).status).toBe(200);
+      expect(await statusOf(t, await askOcsp(t, request, 'POST'))).toBe('revoked');
+      await new Promise((r) => setTimeout(r, 1500)); // builds fail and retry meanwhile
+      expect(t.service.crl.current()!.crlNumber).toBe(crlBefore); // no CRL was published
+      for (const method of ['POST', 'GET'] as const) expect(await statusOf(t, await askOcsp(t, request, method))).toBe('revoked');
+    } finally {
+      restore();
+    }
   });
 
   it('echoes a nonce (openssl checks it)', async () => {
@@ -74,6 +170,25 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
     // The delegated signer: EKU OCSP Signing and id-pkix-ocsp-nocheck.
     expect(r.output).toContain('OCSP Signing');
     expect(r.output).toContain('OCSP No Check');
+  });
+
+  it.each([1, 32])('echoes a nonce of %i octets (RFC 8954)', async (size) => {
+    const tenant = await t.createKey('acme', ['role:tenant']);
+    const c = await issue(t, tenant.headers);
+    const nonce = Buffer.alloc(size, 0x5a);
+    const request = withNonce(await ocspRequestFor(t, c.certPath), nonce);
+    const answer = await askOcsp(t, request, 'POST');
+    expect(await statusOf(t, answer)).toBe('good');
+    expect(answer.includes(sequence(objectIdentifier(OCSP_OID.nonce), octetString(octetString(nonce))))).toBe(true);
+  });
+
+  it.each([0, 33, 15_000])('answers malformedRequest to a nonce of %i octets, echoing nothing', async (size) => {
+    const tenant = await t.createKey('acme', ['role:tenant']);
+    const c = await issue(t, tenant.headers);
+    const request = withNonce(await ocspRequestFor(t, c.certPath), Buffer.alloc(size, 0x5a));
+    for (const method of size > 1000 ? (['POST'] as const) : (['POST', 'GET'] as const)) {
+      expect((await askOcsp(t, request, method)).toString('hex')).toBe(MALFORMED_REQUEST);
+    }
   });
 
   it('answers unknown for a serial that is not in the ledger', async () => {
@@ -93,7 +208,47 @@ describe.each(backends())('the OCSP responder with the real openssl client (%s)'
     ]) {
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('application/ocsp-response');
-      expect(Buffer.from(res.body as Buffer).toString('hex')).toBe('30030a0101'); // malformedRequest
+      expect(Buffer.from(res.body as Buffer).toString('hex')).toBe(MALFORMED_REQUEST);
     }
+  });
+});
+
+const postgresOnly = backends().includes('postgres') ? describe : describe.skip;
+
+/** Two replicas on one PostgreSQL sharing the CA, as in production. */
+postgresOnly('OCSP on a replica that did not revoke (PostgreSQL)', () => {
+  let a: TestService;
+  let b: TestService;
+  beforeAll(async () => {
+    const db = await createTestDatabase('postgres');
+    a = await startTestService('postgres', { db, env: { API_TOKEN_PEPPER: 'p'.repeat(40) }, crl: { pollMs: 100 } });
+    const caFiles = { CA_CERT_FILE: `${a.dataDir}/ca/ca.crt`, CA_KEY_FILE: `${a.dataDir}/ca/ca.key` };
+    b = await startTestService('postgres', { db, env: { API_TOKEN_PEPPER: 'p'.repeat(40), ...caFiles }, crl: { pollMs: 100 } });
+    await fs.writeFile(path.join(a.dataDir, 'ca.pem'), (await a.http.get('/ca.pem')).text);
+  });
+  afterAll(async () => {
+    await b?.service.close();
+    await a?.close();
+  });
+
+  it('drops its cached good within the poll bound when no CRL can be built anywhere', async () => {
+    const tenant = await a.createKey('acme', ['role:tenant']);
+    const { serialNumber, request } = await cachedGoodCertificate(a, tenant);
+    const crlBefore = a.service.crl.current()!.crlNumber;
+    const restore = [breakCrlBuilds(a), breakCrlBuilds(b)];
+    try {
+      expect((await b.http.delete(`/private-certificates/${serialNumber}`).set(tenant.headers)).status).toBe(200);
+      expect(await statusOf(b, await askOcsp(b, request, 'POST'))).toBe('revoked');
+      // The other replica learns of it from the ledger (polled every 100 ms here), not from a new CRL.
+      const revoked = await eventually(async () => (await statusOf(a, await askOcsp(a, request, 'POST'))) === 'revoked', 10_000, 100);
+      expect(revoked).toBe(true);
+      expect(a.service.crl.current()!.crlNumber).toBe(crlBefore);
+    } finally {
+      restore.forEach((undo) => undo());
+    }
+    // Builds work again: the revocation reaches the CRL, and the answer stays revoked.
+    const onCrl = await eventually(async () => a.service.crl.current()!.crlNumber > crlBefore, 10_000, 100);
+    expect(onCrl).toBe(true);
+    expect(await statusOf(a, await askOcsp(a, request, 'GET'))).toBe('revoked');
   });
 });

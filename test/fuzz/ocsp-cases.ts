@@ -30,7 +30,8 @@ const strangerRequest: fc.Arbitrary<Buffer> = fc
       }),
       { minLength: 1, maxLength: 20 },
     ),
-    nonce: fc.option(fc.uint8Array({ minLength: 0, maxLength: 128 }), { nil: undefined }),
+    // RFC 8954: 1-32 octets (others are malformedRequest, below).
+    nonce: fc.option(fc.uint8Array({ minLength: 1, maxLength: 32 }), { nil: undefined }),
     version: fc.boolean(),
   })
   .map(({ ids, nonce, version }) => {
@@ -55,6 +56,11 @@ const malformedRequest: fc.Arbitrary<Buffer> = fc.oneof(
   strangerRequest.map((der) => Buffer.concat([der, Buffer.from([0x00])])),
   fc.record({ der: strangerRequest, cut: fc.nat() }).map(({ der, cut }) => der.subarray(0, cut % der.length)),
   fc.constant(sequence(sequence(sequence(sequence(zeroCertId(tlv(0x02, Buffer.from([1]))))), tlv(0xa2, tlv(0x04, Buffer.alloc(3)))))),
+  // a nonce of 0 or more than 32 octets, or whose extnValue is not one OCTET STRING
+  fc.oneof(fc.constant(0), fc.integer({ min: 33, max: 3000 })).map((n) =>
+    sequence(sequence(sequence(sequence(zeroCertId(tlv(0x02, Buffer.from([1]))))), tlv(0xa2, sequence(sequence(objectIdentifier(OCSP_OID.nonce), octetString(octetString(Buffer.alloc(n, 0x4e))))))))),
+  fc.uint8Array({ minLength: 1, maxLength: 40 }).map((raw) =>
+    sequence(sequence(sequence(sequence(zeroCertId(tlv(0x02, Buffer.from([1]))))), tlv(0xa2, sequence(sequence(objectIdentifier(OCSP_OID.nonce), octetString(Buffer.concat([Buffer.from([0x02]), raw])))))))),
   // an OID arc too large, in the hash algorithm
   fc.constant(sequence(sequence(sequence(sequence(sequence(sequence(tlv(0x06, Buffer.from('2affffffffffffffffffff7f', 'hex'))), ...zeroCertIdTail)))))),
   derGarbage(6000).map((g) => g.der),

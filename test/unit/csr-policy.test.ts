@@ -1,8 +1,10 @@
 import { checkCertificateRequest, csrDerFromBody } from '../../src/domain/csr-policy';
 import { CaError } from '../../src/domain/errors';
 import { decodeDirectoryString } from '../../src/domain/csr-reader';
-import { objectIdentifier, sequence, tlv } from '../../src/domain/der';
+import { NULL, objectIdentifier, octetString, sequence, smallInteger, tlv } from '../../src/domain/der';
+import { OID } from '../../src/domain/oids';
 import { signedCsr } from '../fuzz/signed-csr';
+import { algorithmId, ecKey, handBuiltCsr, rsaKey } from '../helpers/hand-built-csr';
 import { fixture } from '../helpers/openssl';
 
 const check = async (file: string) => checkCertificateRequest(csrDerFromBody(await fixture(file)));
@@ -106,5 +108,81 @@ describe('subject values in properly signed CSRs', () => {
     ['Recife in a UniversalString', 0x1c, '000000520000006500000063000000690000006600000065'],
   ])('accepts %s', async (_name, tag, hex) => {
     await expect(checkCertificateRequest(withLocality(tag, hex))).resolves.toMatchObject({ commonName: 'erp', account: 'acme' });
+  });
+});
+
+describe('keys and signature algorithms in hand-built, properly signed CSRs', () => {
+  const ec = ecKey('P-256');
+  const rsa = rsaKey();
+  const ecdsaSha256 = algorithmId(OID.ecdsaWithSHA256);
+  const rsaSha256 = algorithmId(OID.sha256WithRSA, NULL);
+  const refused = (csr: Buffer, kind: string, detail: RegExp) => expect(checkCertificateRequest(csr)).rejects.toMatchObject({ kind, detail: expect.stringMatching(detail) });
+
+  it('accepts the forms openssl writes: an uncompressed point with ecdsa-with-SHA256, an RSA key with NULL or absent parameters', async () => {
+    await expect(checkCertificateRequest(handBuiltCsr({ spki: ec.spki(ec.point('uncompressed')), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() }))).resolves.toMatchObject({ keyDescription: 'EC-P-256' });
+    await expect(checkCertificateRequest(handBuiltCsr({ spki: rsa.spki, signatureAlgorithm: rsaSha256, sign: rsa.signPkcs1() }))).resolves.toMatchObject({ keyType: 'RSA' });
+    await expect(checkCertificateRequest(handBuiltCsr({ spki: rsa.spki, signatureAlgorithm: algorithmId(OID.sha512WithRSA), sign: rsa.signPkcs1('sha512') }))).resolves.toMatchObject({ keyType: 'RSA' });
+    await expect(checkCertificateRequest(handBuiltCsr({ spki: ec.spki(ec.point('uncompressed')), signatureAlgorithm: algorithmId(OID.ecdsaWithSHA384), sign: ec.signEcdsa('sha384') }))).resolves.toMatchObject({ keyType: 'EC' });
+  });
+
+  it.each(['hybrid', 'compressed'] as const)('refuses an EC key given as a %s point (RFC 5480: uncompressed only here)', async (form) => {
+    await refused(handBuiltCsr({ spki: ec.spki(ec.point(form)), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() }), 'key-not-allowed', /uncompressed/);
+  });
+
+  it('refuses an uncompressed point of the wrong length for its curve, and the point at infinity', async () => {
+    const p384 = ecKey('P-384');
+    // A P-384 point labelled P-256.
+    await refused(handBuiltCsr({ spki: ec.spki(p384.point('uncompressed')), signatureAlgorithm: ecdsaSha256, sign: p384.signEcdsa() }), 'key-not-allowed', /uncompressed P-256/);
+    await refused(handBuiltCsr({ spki: ec.spki(Buffer.from([0x00])), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() }), 'key-not-allowed', /uncompressed/);
+  });
+
+  it('refuses a point that is not on the curve, and a coordinate at or above the field prime', async () => {
+    const offCurve = ec.point('uncompressed');
+    offCurve[offCurve.length - 1] ^= 0x01;
+    await refused(handBuiltCsr({ spki: ec.spki(offCurve), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() }), 'key-not-allowed', /not a point on P-256/);
+    const xAtP = Buffer.concat([Buffer.from([0x04]), Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex'), ec.y]);
+    await refused(handBuiltCsr({ spki: ec.spki(xAtP), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() }), 'key-not-allowed', /not a point on P-256/);
+  });
+
+  it.each([
+    ['explicit curve parameters', sequence(smallInteger(1)), 'key-not-allowed'],
+    ['implicitCurve (NULL)', NULL, 'key-not-allowed'],
+    ['a curve OID followed by more bytes', Buffer.concat([objectIdentifier(OID.p256), NULL]), 'malformed-csr'],
+  ])('refuses EC key parameters that are not one namedCurve OID: %s', async (_name, params, kind) => {
+    const csr = handBuiltCsr({ spki: ec.spki(ec.point('uncompressed'), params), signatureAlgorithm: ecdsaSha256, sign: ec.signEcdsa() });
+    await expect(checkCertificateRequest(csr)).rejects.toMatchObject({ kind });
+  });
+
+  it('refuses an RSA key with an even modulus', async () => {
+    // The fuzz signer's SPKI with the modulus's last byte made even (the signature cannot matter: refused first).
+    const spki = Buffer.from(rsa.spki);
+    const modulusEnd = spki.length - 5; // ... modulus, then INTEGER 65537 (02 03 01 00 01)
+    expect(spki.subarray(modulusEnd).toString('hex')).toBe('0203010001');
+    spki[modulusEnd - 1] &= 0xfe;
+    await refused(handBuiltCsr({ spki, signatureAlgorithm: rsaSha256, sign: rsa.signPkcs1() }), 'key-not-allowed', /odd/);
+  });
+
+  it('refuses an RSA key with an ECDSA signature algorithm (signed PKCS#1 v1.5, which used to verify)', async () => {
+    await refused(handBuiltCsr({ spki: rsa.spki, signatureAlgorithm: ecdsaSha256, sign: rsa.signPkcs1() }), 'csr-signature-invalid', /ecdsa-with-SHA256, which does not go with its RSA key/);
+  });
+
+  it('refuses an EC key with an RSA signature algorithm (signed ECDSA, which used to verify)', async () => {
+    await refused(handBuiltCsr({ spki: ec.spki(ec.point('uncompressed')), signatureAlgorithm: rsaSha256, sign: ec.signEcdsa() }), 'csr-signature-invalid', /sha256WithRSAEncryption, which does not go with its EC key/);
+  });
+
+  it.each([
+    ['NULL', NULL],
+    ['an OCTET STRING', octetString(Buffer.from('garbage'))],
+    ['a curve OID', objectIdentifier(OID.p256)],
+  ])('refuses ecdsa-with-SHA256 with parameters (%s)', async (_name, params) => {
+    await refused(handBuiltCsr({ spki: ec.spki(ec.point('uncompressed')), signatureAlgorithm: algorithmId(OID.ecdsaWithSHA256, params), sign: ec.signEcdsa() }), 'csr-signature-invalid', /no parameters/);
+  });
+
+  it.each([
+    ['an INTEGER', smallInteger(5)],
+    ['an empty SEQUENCE', sequence()],
+    ['NULL with content', tlv(0x05, Buffer.from([0x00]))],
+  ])('refuses sha256WithRSAEncryption with parameters other than NULL (%s)', async (_name, params) => {
+    await refused(handBuiltCsr({ spki: rsa.spki, signatureAlgorithm: algorithmId(OID.sha256WithRSA, params), sign: rsa.signPkcs1() }), 'csr-signature-invalid', /NULL or absent/);
   });
 });

@@ -1,15 +1,36 @@
-import { webcrypto } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
 import pino from 'pino';
 import { loadOrCreateCa } from '../../src/ca/ca-keystore';
+import { publicKeyHash } from '../../src/ca/ocsp-signer';
+import type { IssuedCertificate } from '../../src/domain/certificate';
+import type { CertificateAuthority } from '../../src/domain/certificate-authority';
+import { NULL, objectIdentifier, octetString, sequence, tlv } from '../../src/domain/der';
+import { OCSP_OID } from '../../src/domain/ocsp';
 import { EMPTY_CHAIN, extendChain } from '../../src/domain/audit-chain';
 import { prepareAuditEntry, type AuditEvent } from '../../src/domain/audit-event';
 import { FixedClock } from '../../src/domain/clock';
 import { randomSerialSource } from '../../src/domain/serial-number';
-import { OcspResponder } from '../../src/services/ocsp-responder';
+import { OcspResponder, type OcspAnswerStatus, type OcspResponderDeps } from '../../src/services/ocsp-responder';
 import { tempDir } from '../helpers/openssl';
 
 const crypto = webcrypto as unknown as Crypto;
+
+/** A responder over `ca` with quiet defaults: the fields given replace them. */
+function responderFor(ca: CertificateAuthority, clock: FixedClock, deps: Partial<OcspResponderDeps>): OcspResponder {
+  return new OcspResponder({
+    ca,
+    ledger: { findBySerial: async () => null, insert: async (_c, entry) => extendChain(EMPTY_CHAIN, [entry])[0] },
+    audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
+    revocationMark: () => null,
+    clock,
+    crypto,
+    serials: randomSerialSource,
+    logger: pino({ level: 'silent' }),
+    params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
+    ...deps,
+  });
+}
 
 describe('the OCSP responder', () => {
   it('issues its delegated signer and replaces it when a third of its lifetime is left', async () => {
@@ -17,8 +38,7 @@ describe('the OCSP responder', () => {
     const recorded: string[] = [];
     const audited: AuditEvent[] = [];
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Rotation CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
-    const responder = new OcspResponder({
-      ca,
+    const responder = responderFor(ca, clock, {
       ledger: {
         findBySerial: async () => null,
         insert: async (c, entry) => {
@@ -32,12 +52,6 @@ describe('the OCSP responder', () => {
           await commit?.(prepareAuditEntry(e, clock.now()));
         },
       },
-      crlNumber: () => 1n,
-      clock,
-      crypto,
-      serials: randomSerialSource,
-      logger: pino({ level: 'silent' }),
-      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
     });
     await responder.start();
     const first = new X509Certificate(new Uint8Array(responder.signerCertificate()!));
@@ -66,8 +80,7 @@ describe('the OCSP responder', () => {
     const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
     let ledgerUp = true;
     const { ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Outage CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource);
-    const responder = new OcspResponder({
-      ca,
+    const responder = responderFor(ca, clock, {
       ledger: {
         findBySerial: async () => null,
         insert: async (_c, entry) => {
@@ -75,13 +88,6 @@ describe('the OCSP responder', () => {
           return extendChain(EMPTY_CHAIN, [entry])[0];
         },
       },
-      audit: { record: async (e, commit) => void (await commit?.(prepareAuditEntry(e, clock.now()))) },
-      crlNumber: () => 1n,
-      clock,
-      crypto,
-      serials: randomSerialSource,
-      logger: pino({ level: 'silent' }),
-      params: { validityMs: 3600_000, signWithCa: false, signerValidityMs: 7 * 86_400_000 },
     });
     await responder.start();
     const first = responder.signerCertificate()!;
@@ -97,5 +103,95 @@ describe('the OCSP responder', () => {
     await signer();
     await new Promise((r) => setTimeout(r, 100));
     expect(responder.signerCertificate()!.equals(first)).toBe(false);
+  });
+});
+
+/** A one-certificate OCSP request without a nonce (SHA-1 CertID), as openssl -no_nonce sends it. */
+function requestFor(ca: CertificateAuthority, serialHex: string): Buffer {
+  const nameHash = createHash('sha1').update(Buffer.from(ca.certificate.subjectName.toArrayBuffer())).digest();
+  const keyHash = publicKeyHash(Buffer.from(ca.certificate.publicKey.rawData));
+  const certId = sequence(sequence(objectIdentifier(OCSP_OID.sha1), NULL), octetString(nameHash), octetString(keyHash), tlv(0x02, Buffer.from(serialHex, 'hex')));
+  return sequence(sequence(sequence(sequence(certId))));
+}
+
+describe('the OCSP answer cache', () => {
+  const clock = new FixedClock(new Date('2026-06-01T00:00:00Z'));
+  const serial = '0A0B0C0D';
+  let ca: CertificateAuthority;
+  let revoked = false;
+  let reads = 0;
+  /** When set, a status read waits for it (an answer in flight). */
+  let gate: Promise<void> | null = null;
+  let mark: string | null = 'crl-1:0:0';
+  const answers: OcspAnswerStatus[] = [];
+  let responder: OcspResponder;
+
+  beforeAll(async () => {
+    ({ ca } = await loadOrCreateCa({ dataDir: await tempDir(), subject: 'CN=Cache CA', keyAlgorithm: 'ECDSA-P256', validityDays: 3650 }, crypto, clock, randomSerialSource));
+    const cert = { serialNumber: serial, issuerKeyId: ca.keyId } as IssuedCertificate;
+    responder = responderFor(ca, clock, {
+      ledger: {
+        findBySerial: async () => {
+          reads++;
+          const read = { ...cert, revocation: revoked ? { revokedAt: clock.now(), reason: 'keyCompromise' as const, revokedBy: 'k' } : null };
+          if (gate) await gate;
+          return read;
+        },
+        insert: async (_c, entry) => extendChain(EMPTY_CHAIN, [entry])[0],
+      },
+      revocationMark: () => mark,
+      params: { validityMs: 3600_000, signWithCa: true, signerValidityMs: 7 * 86_400_000 },
+      observer: { ocspAnswered: (status) => answers.push(status) },
+    });
+    await responder.start();
+  });
+  beforeEach(() => {
+    revoked = false;
+    gate = null;
+    mark = `crl-${Math.random()}:0:0`; // a fresh mark: nothing cached from an earlier test applies
+  });
+
+  const ask = async () => {
+    await responder.respond(requestFor(ca, serial));
+    return answers[answers.length - 1];
+  };
+
+  it('serves a repeated question from the cache while the revocation mark stays, and reads again when it moves', async () => {
+    expect(await ask()).toBe('good');
+    const before = reads;
+    expect(await ask()).toBe('good');
+    expect(reads).toBe(before); // cached
+    revoked = true; // committed on another replica: this one learns it from the mark
+    mark = `${mark}+1`;
+    expect(await ask()).toBe('revoked');
+  });
+
+  it('caches nothing while the mark is unknown', async () => {
+    mark = null;
+    const before = reads;
+    await ask();
+    await ask();
+    expect(reads).toBe(before + 2);
+  });
+
+  it('drops every cached answer when this process commits a revocation, though the mark has not moved yet', async () => {
+    expect(await ask()).toBe('good');
+    expect(await ask()).toBe('good');
+    revoked = true;
+    responder.revocationCommitted();
+    expect(await ask()).toBe('revoked');
+  });
+
+  it('does not let an answer read before a revocation be cached after it (an answer in flight)', async () => {
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const inFlight = ask(); // reads 'good', then waits
+    await new Promise((r) => setImmediate(r));
+    revoked = true;
+    responder.revocationCommitted(); // the DELETE answers now
+    release();
+    expect(await inFlight).toBe('good'); // it was asked before the revocation
+    gate = null;
+    expect(await ask()).toBe('revoked'); // and what it stored is not served after it
   });
 });
