@@ -103,7 +103,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     });
     const guard = new AuthGuard(limiter, {
       failuresPerKeyAndIp: config.AUTH_FAILURE_LIMIT,
-      failuresPerIp: config.AUTH_FAILURE_LIMIT_PER_IP,
+      // AUTH_FAILURE_LIMIT=0 turns the whole failure throttle off, as it always did.
+      failuresPerIp: config.AUTH_FAILURE_LIMIT === 0 ? 0 : config.AUTH_FAILURE_LIMIT_PER_IP,
       failureWindowMs: config.AUTH_FAILURE_WINDOW_MS,
       maxBlockMs: config.AUTH_FAILURE_MAX_BLOCK_MS,
       perKey: { scope: 'key', limit: config.RATE_LIMIT_PER_KEY, windowMs: 1000 },
