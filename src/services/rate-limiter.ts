@@ -37,10 +37,12 @@ export interface RateLimiterParams {
 }
 
 const ALLOWED: RateDecision = { allowed: true };
+const ROW_SLACK_MS = 10_000;
 
 /**
  * Request limits on rate-limiter-flexible: RateLimiterPostgres on the ledger's table, so every replica
- * shares one count, insured by a RateLimiterMemory that decides alone while the database fails.
+ * shares one count, insured by a RateLimiterMemory that decides alone while the database fails; without
+ * a store (one process on the embedded database), RateLimiterMemory alone.
  *
  * A rule is a sliding window over two aligned windows (the library counts each): a request is admitted
  * while `previous × (share of the previous window still inside the last windowMs) + current ≤ limit`,
@@ -115,8 +117,12 @@ export class RateLimiter {
   private counterOf(rule: RateRule): RateLimiterAbstract {
     let counter = this.counters.get(rule.scope);
     if (!counter) {
-      // A window's row lives through the next window, whose sliding count still weighs it.
-      counter = this.counter({ keyPrefix: rule.scope, points: rule.limit, durationMs: 2 * rule.windowMs, inMemoryBlockOnConsumed: rule.limit + 1 });
+      // A window's row must live through the next window, whose sliding count still weighs it; rows are
+      // named by window, so living longer changes no count. The slack covers replicas' clocks that differ
+      // a little, and keeps RateLimiterMemory's expiry timer (real time) from dropping a row while a test
+      // holds Date.now still.
+      const durationMs = 2 * rule.windowMs + ROW_SLACK_MS;
+      counter = this.counter({ keyPrefix: rule.scope, points: rule.limit, durationMs, inMemoryBlockOnConsumed: rule.limit + 1 });
       this.counters.set(rule.scope, counter);
     }
     return counter;

@@ -3,6 +3,8 @@ import { TokenHasher } from '../../src/domain/api-key';
 import { AuthGuard } from '../../src/services/auth-guard';
 import { ADMIN, startTestService, type TestService } from '../helpers/test-service';
 
+/** Starting a service (PGlite, a new CA) on a loaded 2-core machine can take long: a generous bound. */
+const START_BOUND_MS = 120_000;
 const WRONG = 'a-wrong-token-of-plausible-length-000000000';
 
 /**
@@ -16,7 +18,7 @@ describe('an unknown appKey and a wrong token are indistinguishable', () => {
     // The throttle on (the harness turns it off), so its work is compared too; the key cache long enough
     // that a busy machine cannot let an entry lapse between two attempts.
     t = await startTestService('pglite', { env: { AUTH_FAILURE_LIMIT: '10', AUTH_FAILURE_LIMIT_PER_IP: '1000', API_KEY_CACHE_MS: '60000' } });
-  });
+  }, START_BOUND_MS);
   afterAll(() => t.close());
   afterEach(() => jest.restoreAllMocks());
 

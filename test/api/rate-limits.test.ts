@@ -4,6 +4,8 @@ import { fixture, tempDir } from '../helpers/openssl';
 import { ADMIN, startTestService, type TestService } from '../helpers/test-service';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
+/** Starting a service (PGlite, a new CA) on a loaded 2-core machine can take long: a generous bound. */
+const START_BOUND_MS = 120_000;
 const WRONG = 'not-the-right-token-but-long-enough-0000000';
 
 /** rate-limiter-flexible reads Date.now(): make it follow the service's fixed clock. */
@@ -35,7 +37,7 @@ describe.each(backends())('abuse limits on %s', (backend) => {
       // The defaults of the configuration, not the test harness's "off".
       t = await startTestService(backend, { clock, env: { RATE_LIMIT_SIGN_PER_IP: '10', RATE_LIMIT_PER_KEY: '0' } });
       dateNowFollows(clock);
-    });
+    }, START_BOUND_MS);
     afterAll(() => t.close());
 
     it('answers the 11th request in one second with 429, Retry-After and a problem', async () => {
@@ -81,7 +83,7 @@ describe.each(backends())('abuse limits on %s', (backend) => {
     beforeAll(async () => {
       t = await startTestService(backend, { clock, env: { RATE_LIMIT_SIGN_PER_IP: '3', TRUST_PROXY: 'true' } });
       dateNowFollows(clock);
-    });
+    }, START_BOUND_MS);
     afterAll(() => t.close());
 
     it('limits each forwarded client separately, by the hop the proxy added', async () => {
@@ -100,7 +102,7 @@ describe.each(backends())('abuse limits on %s', (backend) => {
     beforeAll(async () => {
       t = await startTestService(backend, { clock, env: { RATE_LIMIT_PER_KEY: '5' } });
       dateNowFollows(clock);
-    });
+    }, START_BOUND_MS);
     afterAll(() => t.close());
 
     it('answers 429 past the per-key rate on any authenticated endpoint, and only for that key', async () => {
@@ -126,7 +128,7 @@ describe.each(backends())('abuse limits on %s', (backend) => {
         env: { AUTH_FAILURE_LIMIT: '5', AUTH_FAILURE_LIMIT_PER_IP: '8', AUTH_FAILURE_WINDOW_MS: '60000', AUTH_FAILURE_MAX_BLOCK_MS: '600000', TRUST_PROXY: '1' },
       });
       dateNowFollows(clock);
-    });
+    }, START_BOUND_MS);
     afterAll(() => t.close());
 
     const list = (appKey: string, appToken: string, ip: string) =>
@@ -242,5 +244,5 @@ postgresOnly('rate limits shared by two replicas on one PostgreSQL', () => {
       await b.service.close();
       await db.drop();
     }
-  });
+  }, 2 * START_BOUND_MS);
 });

@@ -4,6 +4,7 @@ import { RateLimiter, type RateLimiterParams, type RateLimitSqlClient } from '..
 import { openLedger, type Ledger } from '../../src/store/ledger';
 import { RATE_LIMIT_TABLE, rateLimitSqlClient } from '../../src/store/rate-limit-repository';
 import { backends, createTestDatabase, type TestDatabase } from '../helpers/backends';
+import { startTcpProxy, viaProxy } from '../helpers/tcp-proxy';
 
 const rule = { scope: 's', limit: 3, windowMs: 1000 };
 
@@ -33,6 +34,7 @@ function spying(inner: RateLimitSqlClient) {
   return { client, state };
 }
 
+// 'memory': no store (the embedded database's setting); 'pglite' and 'postgres': RateLimiterPostgres on that database.
 describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => {
   let db: TestDatabase | undefined;
   let ledger: Ledger | undefined;
@@ -117,6 +119,33 @@ describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => 
     expect(await admitted(limiter, 5)).toEqual([true, true, true, false, false]);
     expect(failures.length).toBeGreaterThan(0);
     expect(failures[0]).toEqual(new Error('database down'));
+  });
+
+  if (kind !== 'postgres') return;
+
+  it('falls back to the insurance limiter when PostgreSQL is cut off, and shares counts again once it is back', async () => {
+    const target = new URL(db!.url!);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaCut = await openLedger({ kind: 'postgres', url: viaProxy(db!.url!, proxy), poolSize: 2, timeoutMs: 1000 });
+    try {
+      const failures: unknown[] = [];
+      const limiter = new RateLimiter({
+        store: { client: rateLimitSqlClient(viaCut.sql), tableName: RATE_LIMIT_TABLE },
+        onStoreFailure: (e) => failures.push(e),
+      });
+      proxy.cut();
+      now = 60_500;
+      expect(await admitted(limiter, 5)).toEqual([true, true, true, false, false]);
+      expect(failures.length).toBeGreaterThan(0);
+      proxy.restore();
+      now = 70_500;
+      const other = make(); // a replica that never lost the database
+      expect(await admitted(other, 2, 'back')).toEqual([true, true]);
+      expect(await admitted(limiter, 2, 'back')).toEqual([true, false]);
+    } finally {
+      await viaCut.close();
+      await proxy.close();
+    }
   });
 });
 
