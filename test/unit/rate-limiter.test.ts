@@ -34,25 +34,32 @@ function spying(inner: RateLimitSqlClient) {
   return { client, state };
 }
 
-// 'memory': no store (the embedded database's setting); 'pglite' and 'postgres': RateLimiterPostgres on that database.
-describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => {
-  let db: TestDatabase | undefined;
-  let ledger: Ledger | undefined;
+type StoreKind = 'memory' | 'pglite' | 'postgres';
+
+/** A database of its own for the describe block (none for 'memory'), opened before and dropped after it. */
+function databaseFor(kind: StoreKind): { db?: TestDatabase; ledger?: Ledger } {
+  const state: { db?: TestDatabase; ledger?: Ledger } = {};
   beforeAll(async () => {
     if (kind === 'memory') return;
-    db = await createTestDatabase(kind);
-    ledger = await openLedger(db.target);
-  });
+    state.db = await createTestDatabase(kind);
+    state.ledger = await openLedger(state.db.target);
+  }, 120_000); // the first PGlite of a worker (WASM start) is slow on a loaded 2-core machine
   afterAll(async () => {
-    await ledger?.close();
-    await db?.drop();
+    await state.ledger?.close();
+    await state.db?.drop();
   });
+  return state;
+}
+
+// 'memory': no store (the embedded database's setting); 'pglite' and 'postgres': RateLimiterPostgres on that database.
+describe.each<StoreKind>(['memory', ...backends()])('RateLimiter (%s)', (kind) => {
+  const database = databaseFor(kind);
   beforeEach(async () => {
-    await ledger?.sql.query(`DELETE FROM ${RATE_LIMIT_TABLE}`);
+    await database.ledger?.sql.query(`DELETE FROM ${RATE_LIMIT_TABLE}`);
   });
 
   const make = (extra: Partial<RateLimiterParams> = {}) =>
-    new RateLimiter({ store: ledger && { client: rateLimitSqlClient(ledger.sql), tableName: RATE_LIMIT_TABLE }, ...extra });
+    new RateLimiter({ store: database.ledger && { client: rateLimitSqlClient(database.ledger.sql), tableName: RATE_LIMIT_TABLE }, ...extra });
 
   it('admits `limit` requests per window and says how long to wait', async () => {
     const limiter = make();
@@ -102,7 +109,7 @@ describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => 
   });
 
   it('refuses a flood in memory without asking the database again', async () => {
-    const { client, state } = spying(rateLimitSqlClient(ledger!.sql));
+    const { client, state } = spying(rateLimitSqlClient(database.ledger!.sql));
     const limiter = new RateLimiter({ store: { client, tableName: RATE_LIMIT_TABLE } });
     now = 40_500;
     await admitted(limiter, 100);
@@ -111,7 +118,7 @@ describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => 
   });
 
   it('lets the in-memory insurance limiter decide while the database fails', async () => {
-    const { client, state } = spying(rateLimitSqlClient(ledger!.sql));
+    const { client, state } = spying(rateLimitSqlClient(database.ledger!.sql));
     const failures: unknown[] = [];
     const limiter = new RateLimiter({ store: { client, tableName: RATE_LIMIT_TABLE }, onStoreFailure: (e) => failures.push(e) });
     state.failing = true;
@@ -124,9 +131,9 @@ describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => 
   if (kind !== 'postgres') return;
 
   it('falls back to the insurance limiter when PostgreSQL is cut off, and shares counts again once it is back', async () => {
-    const target = new URL(db!.url!);
+    const target = new URL(database.db!.url!);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaCut = await openLedger({ kind: 'postgres', url: viaProxy(db!.url!, proxy), poolSize: 2, timeoutMs: 1000 });
+    const viaCut = await openLedger({ kind: 'postgres', url: viaProxy(database.db!.url!, proxy), poolSize: 2, timeoutMs: 1000 });
     try {
       const failures: unknown[] = [];
       const limiter = new RateLimiter({
@@ -149,18 +156,8 @@ describe.each(['memory', ...backends()] as const)('RateLimiter (%s)', (kind) => 
   });
 });
 
-describe.each(['memory', ...backends()] as const)('AuthGuard (%s)', (kind) => {
-  let db: TestDatabase | undefined;
-  let ledger: Ledger | undefined;
-  beforeAll(async () => {
-    if (kind === 'memory') return;
-    db = await createTestDatabase(kind);
-    ledger = await openLedger(db.target);
-  });
-  afterAll(async () => {
-    await ledger?.close();
-    await db?.drop();
-  });
+describe.each<StoreKind>(['memory', ...backends()])('AuthGuard (%s)', (kind) => {
+  const database = databaseFor(kind);
 
   const rules: AuthGuardRules = {
     failuresPerKeyAndIp: 3,
@@ -170,7 +167,7 @@ describe.each(['memory', ...backends()] as const)('AuthGuard (%s)', (kind) => {
     perKey: { scope: 'key', limit: 0, windowMs: 1000 },
   };
   const make = () =>
-    new AuthGuard(new RateLimiter({ store: ledger && { client: rateLimitSqlClient(ledger.sql), tableName: RATE_LIMIT_TABLE } }), rules);
+    new AuthGuard(new RateLimiter({ store: database.ledger && { client: rateLimitSqlClient(database.ledger.sql), tableName: RATE_LIMIT_TABLE } }), rules);
 
   /** Fails `n` attempts of (appKey, ip); the status of each check. */
   async function fail(guard: AuthGuard, appKey: string, ip: string, n: number): Promise<void> {
