@@ -55,7 +55,8 @@ export class RateLimiter {
   /** Counts of finished windows (they no longer change), so a request costs one query, not two. */
   private readonly finished = new Map<string, number>();
   private readonly client: RateLimitSqlClient | undefined;
-  private sweeping = false;
+  /** Whether a limiter already clears the table's expired rows (one is enough for the whole table). */
+  private clearingExpired = false;
 
   constructor(private readonly params: RateLimiterParams) {
     const store = params.store;
@@ -73,9 +74,9 @@ export class RateLimiter {
     const base = { keyPrefix: params.keyPrefix, points: params.points, duration: params.durationMs / 1000 };
     const insurance = new RateLimiterMemory(base);
     if (!this.client || !this.params.store) return insurance;
-    // One limiter deletes expired rows of the whole table now and then (every 5 minutes, unref'd timer).
-    const clearExpiredByTimeout = !this.sweeping;
-    this.sweeping = true;
+    // The first limiter deletes expired rows of the whole table every 5 minutes (an unref'd timer).
+    const clearExpiredByTimeout = !this.clearingExpired;
+    this.clearingExpired = true;
     return new RateLimiterPostgres({
       ...base,
       storeClient: this.client,
