@@ -90,7 +90,9 @@ export const configSchema = z
     RATE_LIMIT_SIGN_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(10),
     RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).max(1_000_000).default(20),
     AUTH_FAILURE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10),
+    AUTH_FAILURE_LIMIT_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(50),
     AUTH_FAILURE_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+    AUTH_FAILURE_MAX_BLOCK_MS: z.coerce.number().int().min(1000).max(604_800_000).default(3_600_000),
     METRICS_ENABLED: booleanish.default(true),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
   })

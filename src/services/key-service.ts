@@ -64,14 +64,14 @@ export class KeyService {
    * the same lookup (cached either way), one HMAC, the same throttle accounting, the same error.
    */
   async authenticate(appKey: string, appToken: string, clientIp?: string): Promise<Principal> {
-    await this.guard?.beforeAuthenticate(appKey, clientIp);
+    const attempt = await this.guard?.beforeAuthenticate(appKey, clientIp);
     const key = await this.lookup(appKey);
     const ok = this.hasher.verify(appToken, key?.tokenHash ?? null);
     if (!key || !ok || key.disabledAt) {
-      await this.guard?.failed(appKey, clientIp);
+      if (attempt) await this.guard?.failed(attempt);
       throw new CaError('unauthorized', 'missing, unknown or wrong API credentials');
     }
-    await this.guard?.admitted(key.appKey);
+    if (attempt) await this.guard?.admitted(attempt);
     return { appKey: key.appKey, account: key.account, permissions: new Set<Permission>(key.permissions) };
   }
 

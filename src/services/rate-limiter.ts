@@ -1,143 +1,154 @@
-import type { Clock } from '../domain/clock';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
-/** Counters several replicas share (PostgreSQL); `add` returns the bucket's total for the window. */
-export interface SharedCounterStore {
-  add(bucket: string, windowStart: number, hits: number): Promise<number>;
-  /** The bucket's total for the window (0 when none). */
-  get(bucket: string, windowStart: number): Promise<number>;
-  /** Forgets windows that started before `before` (ms since the epoch). */
-  sweep(before: number): Promise<void>;
+/** What RateLimiterPostgres calls on its `storeClient` (pg's `client.query(config)` and its answer). */
+export interface RateLimitSqlClient {
+  query(q: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: unknown[]; rowCount: number }>;
 }
 
 export interface RateRule {
-  /** Name of what is limited, e.g. `sign-ip`; part of the bucket key and the metrics label. */
+  /** Name of what is limited, e.g. `sign-ip`; the key prefix of its rows and the metrics label. */
   readonly scope: string;
   /** Requests allowed per window; 0 turns the rule off. */
   readonly limit: number;
   readonly windowMs: number;
 }
 
-export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+export type RateRefusal = { allowed: false; retryAfterSeconds: number };
+export type RateDecision = { allowed: true } | RateRefusal;
+
+/** A rate-limiter-flexible limiter (see `RateLimiter.counter`). */
+export interface CounterParams {
+  readonly keyPrefix: string;
+  readonly points: number;
+  readonly durationMs: number;
+  /** Once a key has consumed this many points, this process refuses it without asking the database. */
+  readonly inMemoryBlockOnConsumed?: number;
+}
 
 export interface RateLimiterParams {
-  clock: Clock;
-  /** Absent: counts are per process (the embedded database runs one process). */
-  shared?: SharedCounterStore;
+  /** The shared table (RateLimiterPostgres, migration 0007); absent: counts live in this process only. */
+  store?: { client: RateLimitSqlClient; tableName: string };
   /** Called on every rejection (metrics). */
   onRejected?: (scope: string) => void;
-  /** Called when the shared store fails and the local count decided alone. */
-  onSharedFailure?: (err: unknown) => void;
-  /** Upper bound of buckets held in memory per window; new buckets beyond it are refused (fail closed). */
-  maxBuckets?: number;
+  /** Called when the store fails and the in-memory insurance limiter decided instead. */
+  onStoreFailure?: (err: unknown) => void;
+  /** Upper bound of finished-window counts remembered per process. */
+  maxCachedWindows?: number;
 }
 
 const ALLOWED: RateDecision = { allowed: true };
-/** How long `exceeded` trusts a read of the shared counters. */
-const SHARED_READ_REUSE_MS = 250;
+const ROW_SLACK_MS = 10_000;
 
 /**
- * Fixed-window counters. Each process counts locally first, so a flood from one client is refused
- * without touching the database; what passes the local count is added to the shared PostgreSQL
- * counter, so the limit holds across replicas. If the shared store fails, the local count decides.
+ * Request limits on rate-limiter-flexible: RateLimiterPostgres on the ledger's table, so every replica
+ * shares one count, insured by a RateLimiterMemory that decides alone while the database fails; without
+ * a store (one process on the embedded database), RateLimiterMemory alone.
+ *
+ * A rule is a sliding window over two aligned windows (the library counts each): a request is admitted
+ * while `previous × (share of the previous window still inside the last windowMs) + current ≤ limit`,
+ * so a client cannot get twice the limit through by sending it on both sides of a window edge.
+ *
+ * Time is `Date.now()`, the library's clock (it cannot take ours); tests fix it with a spy.
  */
 export class RateLimiter {
-  private readonly local = new Map<string, number>();
-  private readonly sharedReads = new Map<string, { total: number; until: number }>();
-  private localWindows = new Map<number, number>();
-  private lastSweep = 0;
-  private readonly maxBuckets: number;
+  private readonly counters = new Map<string, RateLimiterAbstract>();
+  /** Counts of finished windows (they no longer change), so a request costs one query, not two. */
+  private readonly finished = new Map<string, number>();
+  private readonly client: RateLimitSqlClient | undefined;
+  /** Whether a limiter already clears the table's expired rows (one is enough for the whole table). */
+  private clearingExpired = false;
 
   constructor(private readonly params: RateLimiterParams) {
-    this.maxBuckets = params.maxBuckets ?? 100_000;
+    const store = params.store;
+    this.client = store && {
+      query: (q) =>
+        store.client.query(q).catch((err: unknown) => {
+          this.params.onStoreFailure?.(err);
+          throw err;
+        }),
+    };
+  }
+
+  /** A library limiter on the shared table (in memory without one), insured by an in-memory limiter. */
+  counter(params: CounterParams): RateLimiterAbstract {
+    const base = { keyPrefix: params.keyPrefix, points: params.points, duration: params.durationMs / 1000 };
+    const insurance = new RateLimiterMemory(base);
+    if (!this.client || !this.params.store) return insurance;
+    // The first limiter deletes expired rows of the whole table every 5 minutes (an unref'd timer).
+    const clearExpiredByTimeout = !this.clearingExpired;
+    this.clearingExpired = true;
+    return new RateLimiterPostgres({
+      ...base,
+      storeClient: this.client,
+      storeType: 'client',
+      tableName: this.params.store.tableName,
+      tableCreated: true,
+      clearExpiredByTimeout,
+      insuranceLimiter: insurance,
+      inMemoryBlockOnConsumed: params.inMemoryBlockOnConsumed,
+    });
   }
 
   /** Counts one request against `rule` for `id`; says whether it may proceed. */
-  take(rule: RateRule, id: string): Promise<RateDecision> {
-    return this.add(rule, id, true);
-  }
-
-  /** Counts one failure without deciding anything (the wrong-token throttle reads with `exceeded`). */
-  async count(rule: RateRule, id: string): Promise<void> {
-    await this.add(rule, id, false);
-  }
-
-  private async add(rule: RateRule, id: string, report: boolean): Promise<RateDecision> {
+  async take(rule: RateRule, id: string): Promise<RateDecision> {
     if (rule.limit <= 0) return ALLOWED;
-    const { now, windowStart, retryAfterSeconds, bucket, key } = this.windowOf(rule, id);
-    const refuse = () => (report ? this.reject(rule, retryAfterSeconds) : { allowed: false as const, retryAfterSeconds });
-    this.forgetOldWindows(now);
-
-    const seen = this.local.get(key);
-    if (seen === undefined && this.local.size >= this.maxBuckets) return refuse();
-    const localCount = (seen ?? 0) + 1;
-    this.local.set(key, localCount);
-    this.localWindows.set(windowStart, Math.max(this.localWindows.get(windowStart) ?? 0, windowStart + rule.windowMs));
-    if (localCount > rule.limit) return refuse();
-
-    if (this.params.shared) {
-      try {
-        const total = await this.params.shared.add(bucket, windowStart, 1);
-        if (total > rule.limit) return refuse();
-      } catch (err) {
-        this.params.onSharedFailure?.(err);
-      }
+    const counter = this.counterOf(rule);
+    const now = Date.now();
+    const window = Math.floor(now / rule.windowMs);
+    const elapsed = (now - window * rule.windowMs) / rule.windowMs;
+    let current: number;
+    try {
+      current = (await counter.consume(`${id}:${window}`)).consumedPoints;
+    } catch (refusal) {
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      // Over the limit in this window alone (or blocked in memory: the count is past it).
+      current = Math.max(refusal.consumedPoints, rule.limit + 1);
     }
-    return ALLOWED;
+    const previous = current > rule.limit ? 0 : await this.previousCount(counter, rule, id, window);
+    if (previous * (1 - elapsed) + current <= rule.limit) return ALLOWED;
+    return this.refused(rule.scope, secondsUntilAdmitted(rule, current, previous, elapsed));
   }
 
-  /** The fixed window `now` falls in, and the keys of `id`'s counter in it. */
-  private windowOf(rule: RateRule, id: string) {
-    const now = this.params.clock.now().getTime();
-    const windowStart = now - (now % rule.windowMs);
-    const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + rule.windowMs - now) / 1000));
-    const bucket = `${rule.scope}:${id}`;
-    return { now, windowStart, retryAfterSeconds, bucket, key: `${windowStart}|${bucket}` };
-  }
-
-  /** Refuses when `id` has already used up `rule` in this window (does not count). */
-  async exceeded(rule: RateRule, id: string): Promise<RateDecision> {
-    if (rule.limit <= 0) return ALLOWED;
-    const { now, windowStart, retryAfterSeconds, bucket, key } = this.windowOf(rule, id);
-    let total = this.local.get(key) ?? 0;
-    if (this.params.shared && total < rule.limit) {
-      // Reads of other replicas' counts are reused briefly: this runs on every authenticated request.
-      const cached = this.sharedReads.get(key);
-      if (cached && cached.until > now) total = Math.max(total, cached.total);
-      else {
-        try {
-          const shared = await this.params.shared.get(bucket, windowStart);
-          if (this.sharedReads.size >= this.maxBuckets) this.sharedReads.clear();
-          this.sharedReads.set(key, { total: shared, until: now + SHARED_READ_REUSE_MS });
-          total = Math.max(total, shared);
-        } catch (err) {
-          this.params.onSharedFailure?.(err);
-        }
-      }
-    }
-    return total >= rule.limit ? this.reject(rule, retryAfterSeconds) : ALLOWED;
-  }
-
-  private reject(rule: RateRule, retryAfterSeconds: number): RateDecision {
-    this.params.onRejected?.(rule.scope);
+  /** Reports a rejection (metrics) and answers it. */
+  refused(scope: string, retryAfterSeconds: number): RateRefusal {
+    this.params.onRejected?.(scope);
     return { allowed: false, retryAfterSeconds };
   }
 
-  /** Drops local counts of finished windows; sweeps the shared table now and then. */
-  private forgetOldWindows(now: number): void {
-    let stale = false;
-    for (const end of this.localWindows.values()) if (end <= now) stale = true;
-    if (stale) {
-      for (const [key] of this.local) {
-        const start = Number(key.slice(0, key.indexOf('|')));
-        const end = this.localWindows.get(start);
-        if (end === undefined || end <= now) this.local.delete(key);
-      }
-      this.localWindows = new Map([...this.localWindows].filter(([, end]) => end > now));
-      for (const [key, read] of this.sharedReads) if (read.until <= now) this.sharedReads.delete(key);
+  private counterOf(rule: RateRule): RateLimiterAbstract {
+    let counter = this.counters.get(rule.scope);
+    if (!counter) {
+      // A window's row must live through the next window, whose sliding count still weighs it; rows are
+      // named by window, so living longer changes no count. The slack covers replicas' clocks that differ
+      // a little, and keeps RateLimiterMemory's expiry timer (real time) from dropping a row while a test
+      // holds Date.now still.
+      const durationMs = 2 * rule.windowMs + ROW_SLACK_MS;
+      counter = this.counter({ keyPrefix: rule.scope, points: rule.limit, durationMs, inMemoryBlockOnConsumed: rule.limit + 1 });
+      this.counters.set(rule.scope, counter);
     }
-    if (this.params.shared && now - this.lastSweep > 10_000) {
-      this.lastSweep = now;
-      void this.params.shared.sweep(now - 86_400_000 - 60_000).catch((err) => this.params.onSharedFailure?.(err));
-    }
+    return counter;
   }
+
+  private async previousCount(counter: RateLimiterAbstract, rule: RateRule, id: string, window: number): Promise<number> {
+    const key = `${rule.scope}:${id}:${window - 1}`;
+    const cached = this.finished.get(key);
+    if (cached !== undefined) return cached;
+    const res = await counter.get(`${id}:${window - 1}`);
+    const count = res && res.msBeforeNext > 0 ? res.consumedPoints : 0;
+    if (this.finished.size >= (this.params.maxCachedWindows ?? 100_000)) this.finished.clear();
+    this.finished.set(key, count);
+    return count;
+  }
+}
+
+/** Whole seconds (at least 1) until one more request fits the sliding window, if the client waits. */
+function secondsUntilAdmitted(rule: RateRule, current: number, previous: number, elapsed: number): number {
+  const { limit, windowMs } = rule;
+  const waitMs =
+    current < limit && previous > 0
+      ? // Later in this window, once less of the previous one overlaps.
+        (1 - (limit - current - 1) / previous - elapsed) * windowMs
+      : // In the next window, once this one's weight has shrunk enough.
+        (1 - elapsed + 1 - (limit - 1) / Math.max(current, limit)) * windowMs;
+  return Math.max(1, Math.ceil(waitMs / 1000));
 }

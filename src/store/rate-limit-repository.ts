@@ -1,31 +1,24 @@
-import type { SharedCounterStore } from '../services/rate-limiter';
+import type { RateLimitSqlClient } from '../services/rate-limiter';
 import type { SqlRunner } from './sql';
 
-/** The rate limiter's counters in PostgreSQL (migration 0006), shared by every replica. */
-export class RateLimitRepository implements SharedCounterStore {
-  constructor(private readonly sql: SqlRunner) {}
+/** The table of migration 0007, where RateLimiterPostgres keeps every limiter's rows (keyed by prefix). */
+export const RATE_LIMIT_TABLE = 'rate_limits';
 
-  async add(bucket: string, windowStart: number, hits: number): Promise<number> {
-    const rows = await this.sql.query<{ hits: number }>(
-      `INSERT INTO rate_limit_counters (bucket, window_start, hits) VALUES ($1, $2, $3)
-       ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_counters.hits + EXCLUDED.hits
-       RETURNING hits`,
-      [bucket, windowStart, hits],
-      { name: 'rate_limit_add' },
-    );
-    return Number(rows[0]?.hits ?? hits);
-  }
-
-  async get(bucket: string, windowStart: number): Promise<number> {
-    const rows = await this.sql.query<{ hits: number }>(
-      'SELECT hits FROM rate_limit_counters WHERE bucket = $1 AND window_start = $2',
-      [bucket, windowStart],
-      { name: 'rate_limit_get' },
-    );
-    return Number(rows[0]?.hits ?? 0);
-  }
-
-  async sweep(before: number): Promise<void> {
-    await this.sql.query('DELETE FROM rate_limit_counters WHERE window_start < $1', [before]);
-  }
+/**
+ * The ledger's SQL in the shape RateLimiterPostgres calls (pg's `client.query(config)`), so the limiter
+ * runs on the ledger's own pool (PostgreSQL) or embedded database (PGlite), with its timeouts.
+ * `expire` is a bigint: pg answers it as a string and PGlite may as a BigInt; the library wants a number.
+ */
+export function rateLimitSqlClient(sql: SqlRunner): RateLimitSqlClient {
+  return {
+    async query({ text, values, name }) {
+      const rows = await sql.query<{ points?: unknown; expire?: unknown }>(text, values, name ? { name } : undefined);
+      const normalised = rows.map((row) => ({
+        ...row,
+        ...('points' in row ? { points: Number(row.points) } : {}),
+        ...('expire' in row ? { expire: row.expire === null ? null : Number(row.expire) } : {}),
+      }));
+      return { rows: normalised, rowCount: rows.length };
+    },
+  };
 }
