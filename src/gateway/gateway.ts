@@ -146,6 +146,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const busy = (socket as typeof socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
     if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
+    // OpenSSL leaves the error of a failed client-certificate signature check queued, and Node reports it
+    // on the next read: the request is still answered (401, with the reason) by the request handler.
+    if (err.code?.startsWith('ERR_SSL_')) return void logger.info({ code: err.code }, 'gateway TLS error after the handshake');
     const kind = err.code === 'HPE_HEADER_OVERFLOW' ? 'header-fields-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'invalid-request';
     logger.info({ code: err.code, kind }, 'gateway refused a malformed or slow request');
     refuseOnSocket(socket, kind, 'the request was refused before it was read');
