@@ -80,9 +80,12 @@ describe('the gateway trust in its CA and CRL', () => {
     const openssl = fingerprint.toUpperCase().match(/../g)!.join(':');
     const g = await start({ GATEWAY_CA_URL: s.url, GATEWAY_CA_FINGERPRINT: openssl });
     expect(await ask(g, good)).toEqual(ADMITTED);
+    // An on-path attacker serving its own CA and CRLs, then the real CA with its own root appended.
     s.caPem = attacker.pem;
+    s.crlPem = await attacker.crl(1);
     await expect(start({ GATEWAY_CA_URL: s.url, GATEWAY_CA_FINGERPRINT: fingerprint })).rejects.toThrow(/not GATEWAY_CA_FINGERPRINT/);
     s.caPem = ca.pem + attacker.pem;
+    s.crlPem = await ca.crl(1);
     await expect(start({ GATEWAY_CA_URL: s.url, GATEWAY_CA_FINGERPRINT: fingerprint })).rejects.toThrow(/did not issue/);
   });
 

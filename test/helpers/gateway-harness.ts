@@ -102,7 +102,7 @@ export class FakeCa {
       signingKey: this.keys.privateKey,
       extensions: [new Extension('2.5.29.20', false, new Uint8Array(bigInteger(BigInt(number))))],
     });
-    return crl.toString('pem');
+    return encodePem('X509 CRL', new Uint8Array(crl.rawData));
   }
 
   private async issue(subject: JsonNameParams | string, file: string, extensions: Extension[]): Promise<ClientCertificate> {
