@@ -114,6 +114,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       forward.destroy(new Error(`no answer within ${config.GATEWAY_UPSTREAM_TIMEOUT_MS} ms`));
     });
     forward.on('error', (err) => {
+      if (res.destroyed) return void log.info({ err: err.message }, 'client left before the answer; upstream request abandoned');
       log.error({ err: err.message }, 'upstream failed');
       if (res.headersSent) res.destroy();
       else if (timedOut) refuse(res, 'upstream-timeout', 'the upstream service did not answer in time');

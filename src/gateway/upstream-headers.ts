@@ -57,7 +57,7 @@ export function upstreamHeaders(req: http.IncomingMessage, upstreamHost: string,
   const headers: http.OutgoingHttpHeaders = { ...out, ...identity, host: upstreamHost };
   headers['x-forwarded-for'] = from.remoteAddress;
   headers['x-forwarded-proto'] = 'https';
-  const forAddress = from.remoteAddress.includes(':') ? `"[${from.remoteAddress}]"` : from.remoteAddress;
+  const forAddress = !from.remoteAddress ? 'unknown' : from.remoteAddress.includes(':') ? `"[${from.remoteAddress}]"` : from.remoteAddress;
   headers.forwarded = `for=${forAddress};proto=https${from.host ? `;host="${from.host}"` : ''}`;
   if (from.host) headers['x-forwarded-host'] = from.host;
   return headers;
