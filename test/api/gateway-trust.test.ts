@@ -1,4 +1,6 @@
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { RunningGateway } from '../../src/gateway/gateway';
 import { tempDir } from '../helpers/openssl';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
@@ -66,6 +68,20 @@ describe('the gateway trust in its CA and CRL', () => {
     const g = await start({ GATEWAY_CA_URL: s.url, GATEWAY_CA_FILE: ca.pemPath });
     expect(await ask(g, good)).toEqual(ADMITTED);
     expect(await ask(g, forged)).toEqual({ status: 401, type: 'urn:mtls-ca:problem:client-certificate-rejected' });
+  });
+
+  it('admits only certificates of the issuing CA, not others its root (also trusted, as the chain) issued', async () => {
+    const root = await FakeCa.create(dir, 'chain-root');
+    const issuing = await root.issueCa('chain-issuing');
+    const chainPath = path.join(dir, 'chain.pem');
+    await fs.writeFile(chainPath, issuing.pem + root.pem);
+    const s = await serveFakeCa(issuing, await issuing.crl(1));
+    servers.push(s);
+    s.caPem = issuing.pem + root.pem;
+    const g = await start({ GATEWAY_CA_URL: s.url, GATEWAY_CA_FILE: chainPath });
+    expect(await ask(g, await issuing.issueClient('CN=app, OU=acme'))).toEqual(ADMITTED);
+    const sibling = await root.issueClient('CN=app, OU=globex');
+    expect(await ask(g, sibling)).toEqual({ status: 401, type: 'urn:mtls-ca:problem:client-certificate-rejected' });
   });
 
   it('refuses to start when the CA URL serves another CA and its CRLs, whatever the pin', async () => {

@@ -70,11 +70,30 @@ export class FakeCa {
       keys,
       signingAlgorithm: SIGN,
       notBefore: new Date(Date.now() - 60_000),
-      extensions: [new BasicConstraintsExtension(true, 0, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)],
+      extensions: [new BasicConstraintsExtension(true, undefined, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)],
     });
     const pemPath = path.join(dir, `${name}.pem`);
     await fs.writeFile(pemPath, cert.toString('pem'));
     return new FakeCa(dir, cert, keys, pemPath);
+  }
+
+  /** A CA certificate (an intermediate) issued by this one. */
+  async issueCa(name: string): Promise<FakeCa> {
+    const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const cert = await X509CertificateGenerator.create({
+      serialNumber: (++this.serial).toString(16),
+      subject: `CN=${name}`,
+      issuer: this.cert.subject,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      publicKey: keys.publicKey,
+      signingKey: this.keys.privateKey,
+      signingAlgorithm: SIGN,
+      extensions: [new BasicConstraintsExtension(true, 0, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)],
+    });
+    const pemPath = path.join(this.dir, `${name}.pem`);
+    await fs.writeFile(pemPath, cert.toString('pem'));
+    return new FakeCa(this.dir, cert, keys, pemPath);
   }
 
   get pem(): string {
@@ -82,12 +101,12 @@ export class FakeCa {
   }
 
   /** A client certificate (clientAuth) for `subject` (string values become PrintableString or UTF8String). */
-  issueClient(subject: JsonNameParams | string, file = `client-${this.serial + 1}`): Promise<ClientCertificate> {
+  issueClient(subject: JsonNameParams | string, file = `${path.basename(this.pemPath, '.pem')}-client-${this.serial + 1}`): Promise<ClientCertificate> {
     return this.issue(subject, file, [new ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.2'])]);
   }
 
   /** The gateway's own server certificate for 127.0.0.1. */
-  issueServer(file = 'gateway'): Promise<ClientCertificate> {
+  issueServer(file = `${path.basename(this.pemPath, '.pem')}-server`): Promise<ClientCertificate> {
     return this.issue('CN=127.0.0.1', file, [new ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.1']), new SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])]);
   }
 
