@@ -79,18 +79,7 @@ export class FakeCa {
 
   /** A CA certificate (an intermediate) issued by this one. */
   async issueCa(name: string): Promise<FakeCa> {
-    const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const cert = await X509CertificateGenerator.create({
-      serialNumber: (++this.serial).toString(16),
-      subject: `CN=${name}`,
-      issuer: this.cert.subject,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 86_400_000),
-      publicKey: keys.publicKey,
-      signingKey: this.keys.privateKey,
-      signingAlgorithm: SIGN,
-      extensions: [new BasicConstraintsExtension(true, 0, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)],
-    });
+    const { cert, keys } = await this.sign(`CN=${name}`, [new BasicConstraintsExtension(true, 0, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)]);
     const pemPath = path.join(this.dir, `${name}.pem`);
     await fs.writeFile(pemPath, cert.toString('pem'));
     return new FakeCa(this.dir, cert, keys, pemPath);
@@ -125,10 +114,19 @@ export class FakeCa {
   }
 
   private async issue(subject: JsonNameParams | string, file: string, extensions: Extension[]): Promise<ClientCertificate> {
+    const { cert, keys } = await this.sign(subject, [new BasicConstraintsExtension(false), new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true), ...extensions]);
+    const certPath = path.join(this.dir, `${file}.crt`);
+    const keyPath = path.join(this.dir, `${file}.key`);
+    await fs.writeFile(certPath, cert.toString('pem'));
+    await fs.writeFile(keyPath, encodePem('PRIVATE KEY', new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))));
+    return { certPath, keyPath, serialNumber: cert.serialNumber.toUpperCase() };
+  }
+
+  /** A fresh P-256 key and a one-day certificate for it, signed by this CA. */
+  private async sign(subject: JsonNameParams | string, extensions: Extension[]): Promise<{ cert: X509Certificate; keys: CryptoKeyPair }> {
     const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const serialNumber = (++this.serial).toString(16).toUpperCase().padStart(4, '0');
     const cert = await X509CertificateGenerator.create({
-      serialNumber,
+      serialNumber: (++this.serial).toString(16).toUpperCase().padStart(4, '0'),
       subject: typeof subject === 'string' ? subject : new Name(subject),
       issuer: this.cert.subject,
       notBefore: new Date(Date.now() - 60_000),
@@ -136,13 +134,9 @@ export class FakeCa {
       publicKey: keys.publicKey,
       signingKey: this.keys.privateKey,
       signingAlgorithm: SIGN,
-      extensions: [new BasicConstraintsExtension(false), new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true), ...extensions],
+      extensions,
     });
-    const certPath = path.join(this.dir, `${file}.crt`);
-    const keyPath = path.join(this.dir, `${file}.key`);
-    await fs.writeFile(certPath, cert.toString('pem'));
-    await fs.writeFile(keyPath, encodePem('PRIVATE KEY', new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))));
-    return { certPath, keyPath, serialNumber };
+    return { cert, keys };
   }
 }
 
