@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ConfigError } from '../config';
+import { AllowList, AllowListError } from './allow-list';
+
+const flag = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
 
 /** `mtls-ca gateway` settings, from the environment (parsed once; a bad value names the variable). */
 const schema = z.object({
@@ -9,11 +12,23 @@ const schema = z.object({
   GATEWAY_CA_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8080'),
   GATEWAY_TLS_CERT_FILE: z.string().min(1),
   GATEWAY_TLS_KEY_FILE: z.string().min(1),
+  /** The CA (issuing CA first, then its chain) from a file: pinned, nothing on the network can change it. */
+  GATEWAY_CA_FILE: z.string().min(1).optional(),
+  /** SHA-256 of the issuing CA's DER (hex, colons allowed): the CA fetched or read must have it. */
+  GATEWAY_CA_FINGERPRINT: z
+    .string()
+    .transform((v) => v.replace(/:/g, '').toLowerCase())
+    .pipe(z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits (SHA-256), colons allowed'))
+    .optional(),
   GATEWAY_CRL_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   /** `/acme/=acme,/shared/=acme|globex`: only those accounts (the certificate's OU) may use the prefix. */
   GATEWAY_ALLOW: z.string().default(''),
+  /** A path under no GATEWAY_ALLOW rule: refused (default) or let through. */
+  GATEWAY_ALLOW_UNLISTED: flag,
+  /** Match GATEWAY_ALLOW prefixes ignoring ASCII case (for upstreams that route case-insensitively). */
+  GATEWAY_ALLOW_CASE_INSENSITIVE: flag,
   /** After the last CRL's nextUpdate with the CA unreachable: refuse (default) or keep admitting. */
-  GATEWAY_FAIL_OPEN: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  GATEWAY_FAIL_OPEN: flag,
   /** An upstream that has not started answering after this long gets the client a 504. */
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Time for a client to send a whole request (headers within at most 10 s); slower ones get 408. */
@@ -23,25 +38,21 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type GatewayConfig = z.infer<typeof schema> & { readonly allow: ReadonlyArray<{ prefix: string; accounts: ReadonlySet<string> }> };
-
-export function parseAllowList(text: string): GatewayConfig['allow'] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((rule) => {
-      const [prefix, accounts] = rule.split('=');
-      if (!prefix?.startsWith('/') || !accounts) throw new ConfigError([`GATEWAY_ALLOW: "${rule}" is not /prefix=account[|account...]`]);
-      return { prefix, accounts: new Set(accounts.split('|').map((a) => a.trim()).filter(Boolean)) };
-    })
-    .sort((a, b) => b.prefix.length - a.prefix.length);
-}
+export type GatewayConfig = z.infer<typeof schema> & { readonly allow: AllowList };
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) if (env[key]) input[key] = env[key] as string;
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  return Object.freeze({ ...parsed.data, allow: parseAllowList(parsed.data.GATEWAY_ALLOW) });
+  try {
+    const allow = AllowList.parse(parsed.data.GATEWAY_ALLOW, {
+      caseInsensitive: parsed.data.GATEWAY_ALLOW_CASE_INSENSITIVE,
+      allowUnlisted: parsed.data.GATEWAY_ALLOW_UNLISTED,
+    });
+    return Object.freeze({ ...parsed.data, allow });
+  } catch (e) {
+    if (e instanceof AllowListError) throw new ConfigError([`GATEWAY_ALLOW: ${e.message}`]);
+    throw e;
+  }
 }

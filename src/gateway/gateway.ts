@@ -2,14 +2,18 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { isPlainHttpOffHost, loadTrustedCa, type TrustedCa } from './ca-trust';
+import { accountOf, certificateSubject, escapeDnValue, rfc4514 } from './distinguished-name';
 import type { GatewayConfig } from './gateway-config';
+import { refuse, refuseOnSocket } from './gateway-problem';
+import { normalizeRequestTarget } from './request-target';
 import { RevocationCache } from './revocation-cache';
+import { downstreamHeaders, upstreamHeaders } from './upstream-headers';
 
-/** Headers the gateway sets for the upstream; any the client sent under these names are dropped first. */
-export const IDENTITY_HEADERS = ['x-client-cert-serial', 'x-client-cert-subject', 'x-client-account', 'x-client-cert-fingerprint'] as const;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization']);
+export { IDENTITY_HEADERS } from './upstream-headers';
 
 export interface RunningGateway {
   readonly url: string;
@@ -17,33 +21,110 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-function refuse(res: http.ServerResponse, status: 401 | 403 | 502 | 503 | 504, kind: string, detail: string): void {
-  const body = JSON.stringify({ type: `urn:mtls-ca:problem:${kind}`, title: http.STATUS_CODES[status], status, detail });
-  res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function accountOf(subject: string): string | undefined {
-  const ous = subject.split('\n').filter((l) => l.startsWith('OU=')).map((l) => l.slice(3));
-  return ous.length === 1 ? ous[0] : undefined;
-}
+/** host[:port], a reg-name or an IP literal; anything else in Host is refused rather than passed on. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/;
 
 /**
- * The mTLS gateway: requires a client certificate chaining to the CA, checks it against the CA's CRL
- * (refreshed every GATEWAY_CRL_REFRESH_SECONDS), enforces the per-path account allow-list, and
- * reverse-proxies to GATEWAY_UPSTREAM with identity headers. Refusals are HTTP answers (401 for a
- * missing, untrusted, expired or revoked certificate; 403 for an account not allowed on the path;
- * 503 when revocation status is unknown) so that every reason is logged; the upstream is never reached.
+ * The mTLS gateway: requires a client certificate issued by the trusted CA, checks it against the CA's
+ * CRL (refreshed every GATEWAY_CRL_REFRESH_SECONDS, checked on every request, so also on connections
+ * opened before a revocation), normalises the request path once, enforces the per-path account
+ * allow-list on it, and reverse-proxies that same path to GATEWAY_UPSTREAM with identity headers.
+ * Every refusal is a problem+json answer and a log line; the upstream is never reached. No error while
+ * handling one request can stop the process: it is logged and answered 502.
  */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const upstream = new URL(config.GATEWAY_UPSTREAM);
   const client = upstream.protocol === 'https:' ? https : http;
-  const key = readFileSync(config.GATEWAY_TLS_KEY_FILE);
-  const cert = readFileSync(config.GATEWAY_TLS_CERT_FILE);
-  let server: https.Server | null = null;
-  const secureOptions = () => ({ key, cert, ca: cache.caPem, crl: cache.crlPem, requestCert: true, rejectUnauthorized: false });
-  const cache = new RevocationCache(config.GATEWAY_CA_URL, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger, () => server?.setSecureContext(secureOptions()));
+  const basePath = upstream.pathname.replace(/\/$/, '');
+  const trust = await loadTrustedCa({ caFile: config.GATEWAY_CA_FILE, caUrl: config.GATEWAY_CA_URL, fingerprint: config.GATEWAY_CA_FINGERPRINT });
+  warnAtStart(config, trust, logger);
+  const cache = new RevocationCache(config.GATEWAY_CA_URL, trust.issuer, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger);
   await cache.start();
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
+    const socket = req.socket as TLSSocket;
+    const peer = socket.getPeerX509Certificate();
+    if (!peer) {
+      log.info({ reason: 'no client certificate' }, 'gateway refused');
+      return refuse(res, 'client-certificate-required', 'a client certificate issued by the CA is required');
+    }
+    // Revocation is the gateway's own check (the TLS context gets no CRL: OpenSSL would refuse every
+    // certificate once the CRL is past its nextUpdate, whatever GATEWAY_FAIL_OPEN says).
+    const reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !peer.checkIssued(trust.issuer) || !peer.verify(trust.issuer.publicKey) ? 'not issued by the CA' : null;
+    if (reason) {
+      log.info({ reason, serial: peer.serialNumber }, 'gateway refused');
+      return refuse(res, 'client-certificate-rejected', `the client certificate was rejected: ${reason}`);
+    }
+    if (!cache.fresh() && !config.GATEWAY_FAIL_OPEN) {
+      log.warn({ reason: 'CRL past nextUpdate and the CA unreachable' }, 'gateway refused');
+      return refuse(res, 'revocation-status-unknown', 'revocation status cannot be checked right now');
+    }
+    if (cache.isRevoked(peer.serialNumber)) {
+      log.info({ reason: 'revoked', serial: peer.serialNumber }, 'gateway refused');
+      return refuse(res, 'client-certificate-rejected', 'the client certificate was rejected: CERT_REVOKED');
+    }
+    const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i].toLowerCase() === 'host').length;
+    if (hosts > 1 || (req.headers.host !== undefined && !HOST.test(req.headers.host))) {
+      log.info({ reason: 'bad Host', host: req.headers.host, hosts }, 'gateway refused');
+      return refuse(res, 'invalid-host', 'the request needs exactly one Host header holding host[:port]');
+    }
+    const target = normalizeRequestTarget(req.url ?? '');
+    if (!target.ok) {
+      log.info({ reason: target.detail }, 'gateway refused');
+      return refuse(res, 'invalid-request-target', target.detail);
+    }
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+      log.info({ reason: 'transfer coding', te }, 'gateway refused');
+      return refuse(res, 'invalid-request', 'only the chunked transfer coding is accepted');
+    }
+    const subject = certificateSubject(peer.raw);
+    const account = accountOf(subject);
+    const decision = config.allow.decide(target.path, account);
+    if (!decision.allowed) {
+      log.info({ reason: decision.reason, account, path: target.path }, 'gateway refused');
+      const detail = decision.reason === 'account-not-allowed' ? `account ${account ?? '(none)'} may not use ${decision.prefix}` : `no GATEWAY_ALLOW rule covers ${target.path}`;
+      return refuse(res, decision.reason, detail);
+    }
+
+    const identity = {
+      'x-client-cert-serial': peer.serialNumber.toUpperCase(),
+      'x-client-cert-subject': rfc4514(subject),
+      'x-client-account': account === undefined ? '' : escapeDnValue(account),
+      'x-client-cert-fingerprint': peer.fingerprint256.replace(/:/g, '').toLowerCase(),
+    };
+    const headers = upstreamHeaders(req, upstream.host, identity, { remoteAddress: socket.remoteAddress ?? '', host: req.headers.host });
+    // The body's framing is the gateway's, from what its parser read: never the client's headers as sent.
+    const length = req.headers['content-length'];
+    if (te !== undefined) headers['transfer-encoding'] = 'chunked';
+    else if (length !== undefined) headers['content-length'] = length;
+    const path = `${basePath}${target.path}${target.query}`;
+    const forward = client.request({ protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method: req.method, path, headers }, (up) => {
+      try {
+        res.writeHead(up.statusCode ?? 502, downstreamHeaders(up));
+      } catch (err) {
+        up.destroy();
+        return failed(err, res, log);
+      }
+      pipeline(up, res, (err) => err && log.info({ err: err.message }, 'answer not fully delivered'));
+    });
+    let timedOut = false;
+    forward.setTimeout(config.GATEWAY_UPSTREAM_TIMEOUT_MS, () => {
+      timedOut = true;
+      forward.destroy(new Error(`no answer within ${config.GATEWAY_UPSTREAM_TIMEOUT_MS} ms`));
+    });
+    forward.on('error', (err) => {
+      if (res.destroyed) return void log.info({ err: err.message }, 'client left before the answer; upstream request abandoned');
+      log.error({ err: err.message }, 'upstream failed');
+      if (res.headersSent) res.destroy();
+      else if (timedOut) refuse(res, 'upstream-timeout', 'the upstream service did not answer in time');
+      else refuse(res, 'upstream-unavailable', 'the upstream service did not answer');
+    });
+    req.on('error', () => forward.destroy());
+    res.on('close', () => res.writableFinished || forward.destroy());
+    if (te !== undefined || (length !== undefined && length !== '0')) req.pipe(forward);
+    else forward.end();
+  };
 
   const limits = {
     maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
@@ -51,94 +132,66 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     headersTimeout: Math.min(config.GATEWAY_REQUEST_TIMEOUT_MS, 10_000),
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.GATEWAY_REQUEST_TIMEOUT_MS / 4))),
   };
-  server = https.createServer({ ...secureOptions(), ...limits }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    const peer = socket.getPeerX509Certificate();
-    const log = logger.child({ method: req.method, path: req.url, ip: socket.remoteAddress });
-    if (!peer) {
-      log.info({ reason: 'no client certificate' }, 'gateway refused');
-      return refuse(res, 401, 'client-certificate-required', 'a client certificate issued by the CA is required');
+  const key = readFileSync(config.GATEWAY_TLS_KEY_FILE);
+  const cert = readFileSync(config.GATEWAY_TLS_CERT_FILE);
+  const server = https.createServer({ key, cert, ca: trust.pem, requestCert: true, rejectUnauthorized: false, ...limits }, (req, res) => {
+    const log = logger.child({ method: req.method, path: req.url, ip: req.socket.remoteAddress });
+    try {
+      handle(req, res, log);
+    } catch (err) {
+      failed(err, res, log);
     }
-    if (!socket.authorized) {
-      const reason = String(socket.authorizationError ?? 'untrusted');
-      log.info({ reason, serial: peer.serialNumber, subject: peer.subject }, 'gateway refused');
-      return refuse(res, 401, 'client-certificate-rejected', `the client certificate was rejected: ${reason}`);
-    }
-    if (!cache.fresh() && !config.GATEWAY_FAIL_OPEN) {
-      log.warn({ reason: 'CRL past nextUpdate and the CA unreachable' }, 'gateway refused');
-      return refuse(res, 503, 'revocation-status-unknown', 'revocation status cannot be checked right now');
-    }
-    if (cache.isRevoked(peer.serialNumber)) {
-      log.info({ reason: 'revoked', serial: peer.serialNumber }, 'gateway refused');
-      return refuse(res, 401, 'client-certificate-rejected', 'the client certificate was rejected: CERT_REVOKED');
-    }
-    const account = accountOf(peer.subject);
-    const rule = config.allow.find((r) => (req.url ?? '/').startsWith(r.prefix));
-    if (rule && (!account || !rule.accounts.has(account))) {
-      log.info({ reason: 'account not allowed', account, prefix: rule.prefix }, 'gateway refused');
-      return refuse(res, 403, 'account-not-allowed', `account ${account ?? '(none)'} may not use ${rule.prefix}`);
-    }
-
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (HOP_BY_HOP.has(name) || (IDENTITY_HEADERS as readonly string[]).includes(name) || value === undefined) continue;
-      headers[name] = value;
-    }
-    headers.host = upstream.host;
-    headers['x-client-cert-serial'] = peer.serialNumber.toUpperCase();
-    headers['x-client-cert-subject'] = peer.subject.split('\n').join(', ');
-    headers['x-client-account'] = account ?? '';
-    headers['x-client-cert-fingerprint'] = peer.fingerprint256.replace(/:/g, '').toLowerCase();
-    headers['x-forwarded-for'] = socket.remoteAddress ?? '';
-    headers['x-forwarded-proto'] = 'https';
-
-    const basePath = upstream.pathname.replace(/\/$/, '');
-    const forward = client.request(
-      { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method: req.method, path: `${basePath}${req.url}`, headers },
-      (up) => {
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-        res.writeHead(up.statusCode ?? 502, out);
-        up.pipe(res);
-      },
-    );
-    let timedOut = false;
-    forward.setTimeout(config.GATEWAY_UPSTREAM_TIMEOUT_MS, () => {
-      timedOut = true;
-      forward.destroy(new Error(`no answer within ${config.GATEWAY_UPSTREAM_TIMEOUT_MS} ms`));
-    });
-    forward.on('error', (err) => {
-      log.error({ err: err.message }, 'upstream failed');
-      if (res.headersSent) res.destroy();
-      else if (timedOut) refuse(res, 504, 'upstream-timeout', 'the upstream service did not answer in time');
-      else refuse(res, 502, 'upstream-unavailable', 'the upstream service did not answer');
-    });
-    req.pipe(forward);
   });
+  server.on('connect', (_req: http.IncomingMessage, socket) => refuseOnSocket(socket, 'method-not-allowed', 'the gateway is not a forward proxy: CONNECT is refused'));
   server.on('tlsClientError', (err) => logger.info({ reason: err.message }, 'gateway handshake failed'));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const busy = (socket as typeof socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
     if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
-    const [status, kind] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'header-fields-too-large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request-timeout'] : [400, 'invalid-request'];
-    const body = JSON.stringify({ type: `urn:mtls-ca:problem:${kind}`, title: http.STATUS_CODES[status], status, detail: 'the request was refused before it was read' });
-    logger.info({ code: err.code, status }, 'gateway refused a malformed or slow request');
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // OpenSSL leaves the error of a failed client-certificate signature check queued, and Node reports it
+    // on the next read: the request is still answered (401, with the reason) by the request handler.
+    if (err.code?.startsWith('ERR_SSL_')) return void logger.info({ code: err.code }, 'gateway TLS error after the handshake');
+    const kind = err.code === 'HPE_HEADER_OVERFLOW' ? 'header-fields-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'invalid-request';
+    logger.info({ code: err.code, kind }, 'gateway refused a malformed or slow request');
+    refuseOnSocket(socket, kind, 'the request was refused before it was read');
   });
   server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   await new Promise<void>((resolve, reject) => {
-    server!.once('listening', resolve);
-    server!.once('error', reject);
+    server.once('listening', resolve);
+    server.once('error', reject);
   });
+  server.on('error', (err) => logger.error({ err: err.message }, 'gateway listener error'));
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, upstream: upstream.origin, ca: config.GATEWAY_CA_URL }, 'mtls-ca gateway is listening');
+  logger.info({ port, upstream: upstream.origin, ca: trust.source }, 'mtls-ca gateway is listening');
   return {
     url: `https://127.0.0.1:${port}`,
     cache,
     stop: async () => {
       cache.stop();
-      server?.closeAllConnections();
-      await new Promise((r) => server!.close(r));
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** An unexpected error while handling one request: logged, answered 502, never thrown further. */
+function failed(err: unknown, res: http.ServerResponse, log: Logger): void {
+  log.error({ err: err instanceof Error ? err.message : String(err) }, 'gateway failed on a request');
+  try {
+    if (res.headersSent) res.destroy();
+    else refuse(res, 'gateway-error', 'the gateway could not pass the request on');
+  } catch {
+    res.destroy();
+  }
+}
+
+function warnAtStart(config: GatewayConfig, trust: TrustedCa, logger: Logger): void {
+  if (config.allow.empty) {
+    logger.warn('GATEWAY_ALLOW is empty: every path is open to every certificate of the CA (set GATEWAY_ALLOW to restrict paths per account)');
+  } else if (config.GATEWAY_ALLOW_UNLISTED && !config.GATEWAY_ALLOW_CASE_INSENSITIVE) {
+    logger.warn('GATEWAY_ALLOW_UNLISTED=true with case-sensitive rules: an upstream that routes case-insensitively (Express by default) serves /GLOBEX/ for a /globex/ rule; set GATEWAY_ALLOW_CASE_INSENSITIVE=true for such an upstream');
+  }
+  if (isPlainHttpOffHost(config.GATEWAY_CA_URL)) {
+    const pinned = config.GATEWAY_CA_FILE ? 'the CA is pinned by GATEWAY_CA_FILE' : config.GATEWAY_CA_FINGERPRINT ? 'the CA is pinned by GATEWAY_CA_FINGERPRINT' : 'the CA certificate itself came over it unauthenticated: set GATEWAY_CA_FILE';
+    logger.warn({ ca: config.GATEWAY_CA_URL, trust: trust.source }, `GATEWAY_CA_URL is plain HTTP to another host: an on-path attacker can withhold CRLs (the gateway then fails closed at nextUpdate); ${pinned}`);
+  }
 }
