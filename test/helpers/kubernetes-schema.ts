@@ -17,7 +17,15 @@ interface ModelClass {
 }
 
 // kubernetes-models is ESM only; ts-jest compiles tests to CommonJS, which would turn import() into require().
-const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
+const nativeImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
+// Jest's ESM loader fails ("request for './formats.js' is not in cache") when two imports share a module
+// that is still loading: one import at a time.
+let importing: Promise<unknown> = Promise.resolve();
+function importEsm(specifier: string): Promise<Record<string, unknown>> {
+  const next = importing.then(() => nativeImport(specifier));
+  importing = next.catch(() => undefined);
+  return next;
+}
 
 /** Wraps an object graph so that every field read through it is recorded; `unread()` lists the others. */
 function readTracker() {
@@ -49,8 +57,8 @@ export async function kubernetesSchemaProblems(object: KubernetesObject): Promis
   let model: ModelClass | undefined;
   try {
     model = (await importEsm(`kubernetes-models/${object.apiVersion}/${object.kind}`))[object.kind] as ModelClass | undefined;
-  } catch {
-    model = undefined;
+  } catch (err) {
+    return [`${where}: no schema for ${object.apiVersion} ${object.kind} (${(err as Error).message})`];
   }
   if (!model) return [`${where}: no schema for ${object.apiVersion} ${object.kind}`];
   const tracker = readTracker();
