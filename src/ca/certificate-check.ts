@@ -1,0 +1,137 @@
+import { children, content, decodeObjectIdentifier, readTlv, slice, type Tlv } from '../domain/der';
+import { OID } from '../domain/oids';
+import { subjectKeyIdentifierBytes, VERSION_V3, type ProfileExtension } from './certificate-template';
+import { subjectValueTag, SUBJECT_ORDER } from './subject-name';
+
+/** What a TBSCertificate of this CA must hold, whoever assembled it. */
+export interface TbsExpectations {
+  readonly signatureAlgorithmDer: Uint8Array;
+  /** The CA's subject Name DER. */
+  readonly issuerDer: Uint8Array;
+  readonly caNotAfter: Date;
+  /** The longest notAfter − notBefore the profile allows. */
+  readonly maxLifetimeMs: number;
+  /** The key being certified. */
+  readonly spkiDer: Uint8Array;
+  /** Exactly these extensions (by OID; each byte-equal to the profile's, the SKI computed from the key). */
+  readonly extensions: readonly ProfileExtension[];
+}
+
+/** A to-be-signed certificate broke an invariant: a bug, never signed. */
+export class IssuanceCheckError extends Error {
+  override readonly name = 'IssuanceCheckError';
+}
+
+const ATTRIBUTE_OIDS: Record<string, string> = {
+  [OID.country]: 'C',
+  [OID.stateOrProvince]: 'ST',
+  [OID.locality]: 'L',
+  [OID.organization]: 'O',
+  [OID.organizationalUnit]: 'OU',
+  [OID.commonName]: 'CN',
+};
+
+function fail(what: string): never {
+  throw new IssuanceCheckError(`refusing to sign: ${what}`);
+}
+
+/**
+ * Checks a DER TBSCertificate before it is signed (Boulder's lint step, reduced to our profile):
+ * v3; a positive serial of 1–20 octets; the CA's signature algorithm and subject as issuer; a
+ * validity inside the profile's maximum and the CA's notAfter; a subject re-encoded in the fixed
+ * order and string types; the requested key; exactly the profile's extensions, found by OID.
+ */
+export function checkTbsCertificate(tbs: Buffer, expect: TbsExpectations): void {
+  const outer = readTlv(tbs, 0);
+  if (outer.tag !== 0x30 || outer.end !== tbs.length) fail('the TBSCertificate is not one DER SEQUENCE');
+  const [version, serial, signature, issuer, validity, subject, spki, extensions, extra] = children(tbs, outer);
+  if (!extensions || extra) fail('the TBSCertificate does not have exactly the eight v3 fields');
+  if (!slice(tbs, version).equals(VERSION_V3)) fail('the certificate is not v3');
+  checkSerial(tbs, serial);
+  if (!slice(tbs, signature).equals(expect.signatureAlgorithmDer)) fail("the signature algorithm is not the CA's");
+  if (!slice(tbs, issuer).equals(expect.issuerDer)) fail("the issuer is not the CA's subject");
+  checkValidity(tbs, validity, expect);
+  checkSubject(tbs, subject);
+  if (!slice(tbs, spki).equals(expect.spkiDer)) fail('the public key is not the requested one');
+  checkExtensions(tbs, extensions, expect);
+}
+
+function checkSerial(tbs: Buffer, serial: Tlv): void {
+  const bytes = content(tbs, serial);
+  if (serial.tag !== 0x02 || bytes.length < 1 || bytes.length > 20) fail('the serial number is not an INTEGER of 1 to 20 octets');
+  if (bytes[0] & 0x80) fail('the serial number is negative');
+  if (bytes.length > 1 && bytes[0] === 0 && !(bytes[1] & 0x80)) fail('the serial number is not minimally encoded');
+  if (bytes.every((b) => b === 0)) fail('the serial number is zero');
+}
+
+function checkValidity(tbs: Buffer, validity: Tlv, expect: TbsExpectations): void {
+  const [from, to, extra] = children(tbs, validity);
+  if (!to || extra) fail('the validity is not two times');
+  const notBefore = decodeTime(tbs, from);
+  const notAfter = decodeTime(tbs, to);
+  if (notAfter <= notBefore) fail('notAfter is not after notBefore');
+  if (notAfter - notBefore > expect.maxLifetimeMs) fail("the validity is longer than the profile's maximum");
+  if (notAfter > expect.caNotAfter.getTime()) fail("the certificate would outlive the CA's certificate");
+}
+
+/** RFC 5280 UTCTime (through 2049) or GeneralizedTime, seconds, Zulu; milliseconds since the epoch. */
+function decodeTime(tbs: Buffer, t: Tlv): number {
+  const text = content(tbs, t).toString('latin1');
+  const m = t.tag === 0x17 ? /^(\d{2})(\d{10})Z$/.exec(text) : t.tag === 0x18 ? /^(\d{4})(\d{10})Z$/.exec(text) : null;
+  if (!m) fail('a validity time is not a Zulu UTCTime or GeneralizedTime with seconds');
+  const year = t.tag === 0x17 ? (Number(m[1]) < 50 ? 2000 : 1900) + Number(m[1]) : Number(m[1]);
+  if (t.tag === 0x18 && year >= 1950 && year < 2050) fail('a time before 2050 is not encoded as UTCTime');
+  const [mo, d, h, mi, s] = m[2].match(/\d{2}/g)!.map(Number);
+  const ms = Date.UTC(year, mo - 1, d, h, mi, s);
+  if (new Date(ms).getUTCDate() !== d || h > 23 || mi > 59 || s > 59) fail('a validity time is not a real time');
+  return ms;
+}
+
+function checkSubject(tbs: Buffer, subject: Tlv): void {
+  let last = -1;
+  const seen = new Set<string>();
+  for (const set of children(tbs, subject)) {
+    const atvs = children(tbs, set);
+    if (set.tag !== 0x31 || atvs.length !== 1) fail('the subject has a multi-valued RDN');
+    const [type, value] = children(tbs, atvs[0]);
+    const short = ATTRIBUTE_OIDS[decodeObjectIdentifier(slice(tbs, type))] as (typeof SUBJECT_ORDER)[number] | undefined;
+    if (!short) fail('the subject has an attribute outside C, ST, L, O, OU, CN');
+    const rank = SUBJECT_ORDER.indexOf(short);
+    if (rank <= last) fail('the subject attributes are not in the order C, ST, L, O, OU, CN, each at most once');
+    last = rank;
+    seen.add(short);
+    if (value.tag !== subjectValueTag(short)) fail(`the subject ${short} is not encoded as ${short === 'C' ? 'PrintableString' : 'UTF8String'}`);
+  }
+  if (!seen.has('CN') || !seen.has('OU')) fail('the subject lacks CN or OU');
+}
+
+function checkExtensions(tbs: Buffer, wrapper: Tlv, expect: TbsExpectations): void {
+  if (wrapper.tag !== 0xa3) fail('the TBSCertificate has no [3] extensions');
+  const [list, extra] = children(tbs, wrapper);
+  if (!list || extra || list.tag !== 0x30) fail('the extensions are not one SEQUENCE');
+  const wanted = new Map(expect.extensions.map((e) => [e.oid, e.der]));
+  const seen = new Set<string>();
+  for (const ext of children(tbs, list)) {
+    const [oidTlv] = children(tbs, ext);
+    const oid = decodeObjectIdentifier(slice(tbs, oidTlv));
+    if (!wanted.has(oid)) fail(`extension ${oid} is not in the profile`);
+    if (seen.has(oid)) fail(`extension ${oid} appears twice`);
+    seen.add(oid);
+    const der = slice(tbs, ext);
+    const expected = wanted.get(oid) ?? null;
+    if (expected !== null ? !der.equals(expected) : !skiValue(tbs, ext).equals(subjectKeyIdentifierBytes(expect.spkiDer))) {
+      fail(`extension ${oid} is not the profile's`);
+    }
+  }
+  if (seen.size !== wanted.size) fail(`extensions missing: ${[...wanted.keys()].filter((o) => !seen.has(o)).join(', ')}`);
+}
+
+/** The key identifier inside a subjectKeyIdentifier extension (non-critical: OID, OCTET STRING { OCTET STRING }). */
+function skiValue(tbs: Buffer, ext: Tlv): Buffer {
+  const fields = children(tbs, ext);
+  if (fields.length !== 2 || fields[1].tag !== 0x04) fail('the subjectKeyIdentifier is not a non-critical extension');
+  const inner = content(tbs, fields[1]);
+  const value = readTlv(inner, 0);
+  if (value.tag !== 0x04 || value.end !== inner.length) fail('the subjectKeyIdentifier is not an OCTET STRING');
+  return content(inner, value);
+}
