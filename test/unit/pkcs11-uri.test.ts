@@ -42,10 +42,14 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     ['a public key type', 'pkcs11:token=t;object=k;type=public?module-path=/m.so', /type=public/],
     ['pin-source not a file', 'pkcs11:token=t;object=k?module-path=/m.so&pin-source=https://pin', /pin-source must be a file: URI/],
     ['both pin-value and pin-source', 'pkcs11:token=t;object=k?module-path=/m.so&pin-value=1&pin-source=file:/p', /not both/],
-    ['an attribute without a value', 'pkcs11:token;object=k?module-path=/m.so', /"token" is not name=value/],
+    ['an attribute without a value', 'pkcs11:token;object=k?module-path=/m.so', /an attribute of the path is not name=value/],
   ])('refuses %s', (_case, uri, message) => {
     expect(() => parsePkcs11Uri(uri)).toThrow(Pkcs11UriError);
     expect(() => parsePkcs11Uri(uri)).toThrow(message);
+  });
+
+  it('never echoes a PIN in its messages', () => {
+    expect(() => parsePkcs11Uri('pkcs11:token=t;object=k?module-path=/m.so&pin-value4321')).toThrow(/^(?!.*4321)/);
   });
 
   it('describes a URI without its PIN', () => {

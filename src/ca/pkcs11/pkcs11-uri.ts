@@ -62,7 +62,7 @@ function attributes(part: string, separator: string, allowed: Set<string>, where
   if (part === '') return out;
   for (const item of part.split(separator)) {
     const eq = item.indexOf('=');
-    if (eq <= 0) fail(`"${item}" is not name=value`);
+    if (eq <= 0) fail(`an attribute of the ${where} is not name=value`); // the text may be a PIN: not echoed
     const name = item.slice(0, eq).toLowerCase();
     if (UNSUPPORTED.has(name)) fail(`the attribute "${name}" is not supported`);
     if (!allowed.has(name)) {
