@@ -1,7 +1,6 @@
-import { children, content, decodeObjectIdentifier, readTlv, slice, type Tlv } from '../domain/der';
-import { OID } from '../domain/oids';
-import { subjectKeyIdentifierBytes, VERSION_V3, type ProfileExtension } from './certificate-template';
-import { subjectValueTag, SUBJECT_ORDER } from './subject-name';
+import { children, content, decodeObjectIdentifier, objectIdentifier, readTlv, slice, type Tlv } from '../domain/der';
+import { VERSION_V3, type ProfileExtension } from './certificate-template';
+import { subjectAttributeAt, subjectValueTag, SUBJECT_ORDER } from './subject-name';
 
 /** What a TBSCertificate of this CA must hold, whoever assembled it. */
 export interface TbsExpectations {
@@ -13,6 +12,8 @@ export interface TbsExpectations {
   readonly maxLifetimeMs: number;
   /** The key being certified. */
   readonly spkiDer: Uint8Array;
+  /** Its key identifier (SHA-1 of the key bits, see subjectKeyIdentifierBytes): the SKI must be exactly this. */
+  readonly subjectKeyId: Uint8Array;
   /** Exactly these extensions (by OID; each byte-equal to the profile's, the SKI computed from the key). */
   readonly extensions: readonly ProfileExtension[];
 }
@@ -22,14 +23,6 @@ export class IssuanceCheckError extends Error {
   override readonly name = 'IssuanceCheckError';
 }
 
-const ATTRIBUTE_OIDS: Record<string, string> = {
-  [OID.country]: 'C',
-  [OID.stateOrProvince]: 'ST',
-  [OID.locality]: 'L',
-  [OID.organization]: 'O',
-  [OID.organizationalUnit]: 'OU',
-  [OID.commonName]: 'CN',
-};
 
 function fail(what: string): never {
   throw new IssuanceCheckError(`refusing to sign: ${what}`);
@@ -46,14 +39,19 @@ export function checkTbsCertificate(tbs: Buffer, expect: TbsExpectations): void 
   if (outer.tag !== 0x30 || outer.end !== tbs.length) fail('the TBSCertificate is not one DER SEQUENCE');
   const [version, serial, signature, issuer, validity, subject, spki, extensions, extra] = children(tbs, outer);
   if (!extensions || extra) fail('the TBSCertificate does not have exactly the eight v3 fields');
-  if (!slice(tbs, version).equals(VERSION_V3)) fail('the certificate is not v3');
+  if (!bytesAt(tbs, version, VERSION_V3)) fail('the certificate is not v3');
   checkSerial(tbs, serial);
-  if (!slice(tbs, signature).equals(expect.signatureAlgorithmDer)) fail("the signature algorithm is not the CA's");
-  if (!slice(tbs, issuer).equals(expect.issuerDer)) fail("the issuer is not the CA's subject");
+  if (!bytesAt(tbs, signature, expect.signatureAlgorithmDer)) fail("the signature algorithm is not the CA's");
+  if (!bytesAt(tbs, issuer, expect.issuerDer)) fail("the issuer is not the CA's subject");
   checkValidity(tbs, validity, expect);
   checkSubject(tbs, subject);
-  if (!slice(tbs, spki).equals(expect.spkiDer)) fail('the public key is not the requested one');
+  if (!bytesAt(tbs, spki, expect.spkiDer)) fail('the public key is not the requested one');
   checkExtensions(tbs, extensions, expect);
+}
+
+/** Whether the TLV's encoding is exactly `expected` (compared in place). */
+function bytesAt(tbs: Buffer, t: Tlv, expected: Uint8Array): boolean {
+  return t.end - t.start === expected.length && Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength).compare(tbs, t.start, t.end) === 0;
 }
 
 function checkSerial(tbs: Buffer, serial: Tlv): void {
@@ -76,14 +74,24 @@ function checkValidity(tbs: Buffer, validity: Tlv, expect: TbsExpectations): voi
 
 /** RFC 5280 UTCTime (through 2049) or GeneralizedTime, seconds, Zulu; milliseconds since the epoch. */
 function decodeTime(tbs: Buffer, t: Tlv): number {
-  const text = content(tbs, t).toString('latin1');
-  const m = t.tag === 0x17 ? /^(\d{2})(\d{10})Z$/.exec(text) : t.tag === 0x18 ? /^(\d{4})(\d{10})Z$/.exec(text) : null;
-  if (!m) fail('a validity time is not a Zulu UTCTime or GeneralizedTime with seconds');
-  const year = t.tag === 0x17 ? (Number(m[1]) < 50 ? 2000 : 1900) + Number(m[1]) : Number(m[1]);
-  if (t.tag === 0x18 && year >= 1950 && year < 2050) fail('a time before 2050 is not encoded as UTCTime');
-  const [mo, d, h, mi, s] = m[2].match(/\d{2}/g)!.map(Number);
+  const digits = t.tag === 0x17 ? 12 : t.tag === 0x18 ? 14 : 0;
+  if (digits === 0 || t.end - t.contentStart !== digits + 1 || tbs[t.end - 1] !== 0x5a) fail('a validity time is not a Zulu UTCTime or GeneralizedTime with seconds');
+  const n = (from: number, count: number) => {
+    let v = 0;
+    for (let i = t.contentStart + from; i < t.contentStart + from + count; i++) {
+      const d = tbs[i] - 0x30;
+      if (d < 0 || d > 9) fail('a validity time has a non-digit');
+      v = v * 10 + d;
+    }
+    return v;
+  };
+  const y = digits === 12 ? n(0, 2) : n(0, 4);
+  const year = digits === 12 ? (y < 50 ? 2000 + y : 1900 + y) : y;
+  if (digits === 14 && year >= 1950 && year < 2050) fail('a time before 2050 is not encoded as UTCTime');
+  const o = digits - 10;
+  const [mo, d, h, mi, s] = [n(o, 2), n(o + 2, 2), n(o + 4, 2), n(o + 6, 2), n(o + 8, 2)];
   const ms = Date.UTC(year, mo - 1, d, h, mi, s);
-  if (new Date(ms).getUTCDate() !== d || h > 23 || mi > 59 || s > 59) fail('a validity time is not a real time');
+  if (mo < 1 || mo > 12 || new Date(ms).getUTCDate() !== d || h > 23 || mi > 59 || s > 59) fail('a validity time is not a real time');
   return ms;
 }
 
@@ -94,7 +102,7 @@ function checkSubject(tbs: Buffer, subject: Tlv): void {
     const atvs = children(tbs, set);
     if (set.tag !== 0x31 || atvs.length !== 1) fail('the subject has a multi-valued RDN');
     const [type, value] = children(tbs, atvs[0]);
-    const short = ATTRIBUTE_OIDS[decodeObjectIdentifier(slice(tbs, type))] as (typeof SUBJECT_ORDER)[number] | undefined;
+    const short = type.end - type.start === 5 ? subjectAttributeAt(tbs, type.start) : undefined;
     if (!short) fail('the subject has an attribute outside C, ST, L, O, OU, CN');
     const rank = SUBJECT_ORDER.indexOf(short);
     if (rank <= last) fail('the subject attributes are not in the order C, ST, L, O, OU, CN, each at most once');
@@ -109,21 +117,35 @@ function checkExtensions(tbs: Buffer, wrapper: Tlv, expect: TbsExpectations): vo
   if (wrapper.tag !== 0xa3) fail('the TBSCertificate has no [3] extensions');
   const [list, extra] = children(tbs, wrapper);
   if (!list || extra || list.tag !== 0x30) fail('the extensions are not one SEQUENCE');
-  const wanted = new Map(expect.extensions.map((e) => [e.oid, e.der]));
+  const wanted = wantedExtensions(expect.extensions);
   const seen = new Set<string>();
   for (const ext of children(tbs, list)) {
-    const [oidTlv] = children(tbs, ext);
-    const oid = decodeObjectIdentifier(slice(tbs, oidTlv));
-    if (!wanted.has(oid)) fail(`extension ${oid} is not in the profile`);
-    if (seen.has(oid)) fail(`extension ${oid} appears twice`);
-    seen.add(oid);
-    const der = slice(tbs, ext);
-    const expected = wanted.get(oid) ?? null;
-    if (expected !== null ? !der.equals(expected) : !skiValue(tbs, ext).equals(subjectKeyIdentifierBytes(expect.spkiDer))) {
-      fail(`extension ${oid} is not the profile's`);
-    }
+    const oidTlv = readTlv(tbs, ext.contentStart, ext.end);
+    if (oidTlv.tag !== 0x06) fail('an extension has no OBJECT IDENTIFIER');
+    const key = tbs.toString('latin1', oidTlv.start, oidTlv.end);
+    const profiled = wanted.get(key);
+    const oid = () => decodeObjectIdentifier(slice(tbs, oidTlv));
+    if (!profiled) fail(`extension ${oid()} is not in the profile`);
+    if (seen.has(key)) fail(`extension ${oid()} appears twice`);
+    seen.add(key);
+    const ok = profiled.der !== null ? bytesAt(tbs, ext, profiled.der) : skiValue(tbs, ext).equals(expect.subjectKeyId);
+    if (!ok) fail(`extension ${oid()} is not the profile's`);
   }
-  if (seen.size !== wanted.size) fail(`extensions missing: ${[...wanted.keys()].filter((o) => !seen.has(o)).join(', ')}`);
+  if (seen.size !== wanted.size) {
+    fail(`extensions missing: ${[...wanted.entries()].filter(([k]) => !seen.has(k)).map(([, e]) => e.oid).join(', ')}`);
+  }
+}
+
+const byOidDer = new WeakMap<readonly ProfileExtension[], Map<string, ProfileExtension>>();
+
+/** The profile's extensions keyed by their OID's DER (latin1), built once per list. */
+function wantedExtensions(list: readonly ProfileExtension[]): Map<string, ProfileExtension> {
+  let map = byOidDer.get(list);
+  if (!map) {
+    map = new Map(list.map((e) => [objectIdentifier(e.oid).toString('latin1'), e]));
+    byOidDer.set(list, map);
+  }
+  return map;
 }
 
 /** The key identifier inside a subjectKeyIdentifier extension (non-critical: OID, OCTET STRING { OCTET STRING }). */

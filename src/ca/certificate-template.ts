@@ -20,6 +20,8 @@ export interface TbsInputs {
   readonly subjectDer: Uint8Array;
   readonly spkiDer: Uint8Array;
   readonly keyType: 'RSA' | 'EC';
+  /** subjectKeyIdentifierBytes(spkiDer), when the caller has it already. */
+  readonly subjectKeyId?: Uint8Array;
 }
 
 export type KeyType = TbsInputs['keyType'];
@@ -68,7 +70,7 @@ export class CertificateTemplate {
   /** The DER TBSCertificate for one certificate. */
   tbs(inputs: TbsInputs): Buffer {
     const { before, after } = this.around[inputs.keyType];
-    const ski = sequence(SKI_OID, octetString(octetString(subjectKeyIdentifierBytes(inputs.spkiDer))));
+    const ski = sequence(SKI_OID, octetString(octetString(inputs.subjectKeyId ?? subjectKeyIdentifierBytes(inputs.spkiDer))));
     const extensions = tlv(0xa3, sequence(before, ski, after));
     return sequence(
       VERSION_V3,

@@ -2,7 +2,7 @@ import type { IssuanceProfile, Validity } from '../domain/issuance-profile';
 import { encodePem } from '../domain/pem';
 import type { CertificateAuthority } from './certificate-authority';
 import { checkTbsCertificate, IssuanceCheckError } from './certificate-check';
-import { CertificateTemplate, type KeyType } from './certificate-template';
+import { CertificateTemplate, subjectKeyIdentifierBytes, type KeyType } from './certificate-template';
 import { encodeSubject, subjectAttributes } from './subject-name';
 
 /** The validated parts of a request: nothing else from a CSR reaches a certificate. */
@@ -45,21 +45,23 @@ export class Issuer {
   /** Builds and checks the TBSCertificate; throws IssuanceCheckError when an invariant does not hold. */
   prepare(request: IssuanceRequest, serialNumber: Uint8Array, validity: Validity): PreparedCertificate {
     const subjectDer = encodeSubject(subjectAttributes(request.subjectDer));
-    const tbs = this.template.tbs({ serialNumber, validity, subjectDer, spkiDer: request.spkiDer, keyType: request.keyType });
-    this.check(tbs, request);
+    const subjectKeyId = subjectKeyIdentifierBytes(request.spkiDer);
+    const tbs = this.template.tbs({ serialNumber, validity, subjectDer, spkiDer: request.spkiDer, keyType: request.keyType, subjectKeyId });
+    this.check(tbs, request, subjectKeyId);
     const prepared: PreparedCertificate = Object.freeze({ tbs, serialNumber, validity, subjectDer });
     this.pending.add(prepared);
     return prepared;
   }
 
   /** The invariants of every certificate this CA issues (see checkTbsCertificate). */
-  check(tbs: Buffer, request: Pick<IssuanceRequest, 'spkiDer' | 'keyType'>): void {
+  check(tbs: Buffer, request: Pick<IssuanceRequest, 'spkiDer' | 'keyType'>, subjectKeyId = subjectKeyIdentifierBytes(request.spkiDer)): void {
     checkTbsCertificate(tbs, {
       signatureAlgorithmDer: this.ca.signatureAlgorithmDer,
       issuerDer: this.ca.issuerDer,
       caNotAfter: this.ca.notAfter,
       maxLifetimeMs: this.maxLifetimeMs,
       spkiDer: request.spkiDer,
+      subjectKeyId,
       extensions: this.template.extensions[request.keyType],
     });
   }
