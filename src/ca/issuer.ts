@@ -1,3 +1,4 @@
+import { CaError } from '../domain/errors';
 import type { IssuanceProfile, Validity } from '../domain/issuance-profile';
 import { encodePem } from '../domain/pem';
 import type { CertificateAuthority } from './certificate-authority';
@@ -69,7 +70,13 @@ export class Issuer {
   /** Signs a certificate this issuer prepared (and has not signed yet) through the CA's signer. */
   async sign(prepared: PreparedCertificate): Promise<{ der: Buffer; pem: string }> {
     if (!this.pending.delete(prepared)) throw new IssuanceCheckError('refusing to sign: not prepared by this issuer, or already signed');
-    const der = await this.ca.signCertificate(prepared.tbs);
+    let der: Buffer;
+    try {
+      der = await this.ca.signCertificate(prepared.tbs);
+    } catch (cause) {
+      // The signer failed (a token unplugged, a session lost): nothing was issued; the caller may retry.
+      throw new CaError('not-ready', 'the CA key could not sign just now; try again later', { cause, retryAfterSeconds: 1 });
+    }
     return { der, pem: encodePem('CERTIFICATE', der) };
   }
 }

@@ -6,7 +6,8 @@ import { Issuer } from '../../src/ca/issuer';
 import { encodeSubject } from '../../src/ca/subject-name';
 import { sequence } from '../../src/domain/der';
 import { IssuanceProfile } from '../../src/domain/issuance-profile';
-import type { CertificateAuthority } from '../../src/ca/certificate-authority';
+import { CertificateAuthority } from '../../src/ca/certificate-authority';
+import { CaError } from '../../src/domain/errors';
 import { keyObjectCa } from '../helpers/key-ca';
 
 const DAY = 86_400_000;
@@ -56,6 +57,14 @@ describe('issuance: prepare → check → sign', () => {
     await issuer.sign(prepared);
     await expect(issuer.sign(prepared)).rejects.toThrow(/already signed/);
     await expect(issuer.sign({ ...prepared })).rejects.toThrow(IssuanceCheckError);
+  });
+
+  it('answers not-ready (503) when the signer fails, and issues nothing', async () => {
+    const failing = new CertificateAuthority({ certificate: ca.certificate, chain: [], signer: { ...ca.signer, sign: () => Promise.reject(new Error('CKR_DEVICE_REMOVED')) } }, ca.keyId);
+    const flaky = new Issuer(failing, profile);
+    const error = await flaky.sign(flaky.prepare(request, serial, validity)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CaError);
+    expect(error).toMatchObject({ kind: 'not-ready', status: 503 });
   });
 
   it('refuses to prepare a certificate that outlives the CA or the profile', () => {
