@@ -1,4 +1,4 @@
-import { children, content, decodeObjectIdentifier, objectIdentifier, readTlv, slice, type Tlv } from '../domain/der';
+import { children, decodeObjectIdentifier, objectIdentifier, readTlv, slice, type Tlv } from '../domain/der';
 import { VERSION_V3, type ProfileExtension } from './certificate-template';
 import { subjectAttributeAt, subjectValueTag, SUBJECT_ORDER } from './subject-name';
 
@@ -49,17 +49,19 @@ export function checkTbsCertificate(tbs: Buffer, expect: TbsExpectations): void 
   checkExtensions(tbs, extensions, expect);
 }
 
-/** Whether the TLV's encoding is exactly `expected` (compared in place). */
-function bytesAt(tbs: Buffer, t: Tlv, expected: Uint8Array): boolean {
-  return t.end - t.start === expected.length && Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength).compare(tbs, t.start, t.end) === 0;
+/** Whether `tbs` holds exactly `expected` from `start` to `end` (compared in place, nothing allocated). */
+function bytesAt(tbs: Uint8Array, t: { start: number; end: number }, expected: Uint8Array): boolean {
+  if (t.end - t.start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (tbs[t.start + i] !== expected[i]) return false;
+  return true;
 }
 
 function checkSerial(tbs: Buffer, serial: Tlv): void {
-  const bytes = content(tbs, serial);
-  if (serial.tag !== 0x02 || bytes.length < 1 || bytes.length > 20) fail('the serial number is not an INTEGER of 1 to 20 octets');
-  if (bytes[0] & 0x80) fail('the serial number is negative');
-  if (bytes.length > 1 && bytes[0] === 0 && !(bytes[1] & 0x80)) fail('the serial number is not minimally encoded');
-  if (bytes.every((b) => b === 0)) fail('the serial number is zero');
+  const [at, length] = [serial.contentStart, serial.end - serial.contentStart];
+  if (serial.tag !== 0x02 || length < 1 || length > 20) fail('the serial number is not an INTEGER of 1 to 20 octets');
+  if (tbs[at] & 0x80) fail('the serial number is negative');
+  if (length > 1 && tbs[at] === 0 && !(tbs[at + 1] & 0x80)) fail('the serial number is not minimally encoded');
+  if (length === 1 && tbs[at] === 0) fail('the serial number is zero');
 }
 
 function checkValidity(tbs: Buffer, validity: Tlv, expect: TbsExpectations): void {
@@ -90,14 +92,14 @@ function decodeTime(tbs: Buffer, t: Tlv): number {
   if (digits === 14 && year >= 1950 && year < 2050) fail('a time before 2050 is not encoded as UTCTime');
   const o = digits - 10;
   const [mo, d, h, mi, s] = [n(o, 2), n(o + 2, 2), n(o + 4, 2), n(o + 6, 2), n(o + 8, 2)];
-  const ms = Date.UTC(year, mo - 1, d, h, mi, s);
-  if (mo < 1 || mo > 12 || new Date(ms).getUTCDate() !== d || h > 23 || mi > 59 || s > 59) fail('a validity time is not a real time');
-  return ms;
+  const daysInMonth = mo === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(mo) ? 30 : 31;
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 59) fail('a validity time is not a real time');
+  return Date.UTC(year, mo - 1, d, h, mi, s);
 }
 
 function checkSubject(tbs: Buffer, subject: Tlv): void {
   let last = -1;
-  const seen = new Set<string>();
+  let seen = 0;
   for (const set of children(tbs, subject)) {
     const atvs = children(tbs, set);
     if (set.tag !== 0x31 || atvs.length !== 1) fail('the subject has a multi-valued RDN');
@@ -107,10 +109,11 @@ function checkSubject(tbs: Buffer, subject: Tlv): void {
     const rank = SUBJECT_ORDER.indexOf(short);
     if (rank <= last) fail('the subject attributes are not in the order C, ST, L, O, OU, CN, each at most once');
     last = rank;
-    seen.add(short);
+    seen |= 1 << rank;
     if (value.tag !== subjectValueTag(short)) fail(`the subject ${short} is not encoded as ${short === 'C' ? 'PrintableString' : 'UTF8String'}`);
   }
-  if (!seen.has('CN') || !seen.has('OU')) fail('the subject lacks CN or OU');
+  const required = (1 << SUBJECT_ORDER.indexOf('CN')) | (1 << SUBJECT_ORDER.indexOf('OU'));
+  if ((seen & required) !== required) fail('the subject lacks CN or OU');
 }
 
 function checkExtensions(tbs: Buffer, wrapper: Tlv, expect: TbsExpectations): void {
@@ -118,42 +121,47 @@ function checkExtensions(tbs: Buffer, wrapper: Tlv, expect: TbsExpectations): vo
   const [list, extra] = children(tbs, wrapper);
   if (!list || extra || list.tag !== 0x30) fail('the extensions are not one SEQUENCE');
   const wanted = wantedExtensions(expect.extensions);
-  const seen = new Set<string>();
+  let seen = 0;
   for (const ext of children(tbs, list)) {
     const oidTlv = readTlv(tbs, ext.contentStart, ext.end);
     if (oidTlv.tag !== 0x06) fail('an extension has no OBJECT IDENTIFIER');
-    const key = tbs.toString('latin1', oidTlv.start, oidTlv.end);
-    const profiled = wanted.get(key);
+    const index = wanted.findIndex((w) => bytesAt(tbs, oidTlv, w.oidDer));
     const oid = () => decodeObjectIdentifier(slice(tbs, oidTlv));
-    if (!profiled) fail(`extension ${oid()} is not in the profile`);
-    if (seen.has(key)) fail(`extension ${oid()} appears twice`);
-    seen.add(key);
-    const ok = profiled.der !== null ? bytesAt(tbs, ext, profiled.der) : skiValue(tbs, ext).equals(expect.subjectKeyId);
+    if (index < 0) fail(`extension ${oid()} is not in the profile`);
+    if (seen & (1 << index)) fail(`extension ${oid()} appears twice`);
+    seen |= 1 << index;
+    const { der } = wanted[index].extension;
+    const ok = der !== null ? bytesAt(tbs, ext, der) : bytesAt(tbs, skiValue(tbs, ext), expect.subjectKeyId);
     if (!ok) fail(`extension ${oid()} is not the profile's`);
   }
-  if (seen.size !== wanted.size) {
-    fail(`extensions missing: ${[...wanted.entries()].filter(([k]) => !seen.has(k)).map(([, e]) => e.oid).join(', ')}`);
+  if (seen !== 2 ** wanted.length - 1) {
+    fail(`extensions missing: ${wanted.filter((_, i) => !(seen & (1 << i))).map((w) => w.extension.oid).join(', ')}`);
   }
 }
 
-const byOidDer = new WeakMap<readonly ProfileExtension[], Map<string, ProfileExtension>>();
-
-/** The profile's extensions keyed by their OID's DER (latin1), built once per list. */
-function wantedExtensions(list: readonly ProfileExtension[]): Map<string, ProfileExtension> {
-  let map = byOidDer.get(list);
-  if (!map) {
-    map = new Map(list.map((e) => [objectIdentifier(e.oid).toString('latin1'), e]));
-    byOidDer.set(list, map);
-  }
-  return map;
+interface WantedExtension {
+  readonly oidDer: Buffer;
+  readonly extension: ProfileExtension;
 }
 
-/** The key identifier inside a subjectKeyIdentifier extension (non-critical: OID, OCTET STRING { OCTET STRING }). */
-function skiValue(tbs: Buffer, ext: Tlv): Buffer {
+const byList = new WeakMap<readonly ProfileExtension[], WantedExtension[]>();
+
+/** The profile's extensions with their OIDs' DER, built once per list (at most 31: a bit each). */
+function wantedExtensions(list: readonly ProfileExtension[]): WantedExtension[] {
+  let wanted = byList.get(list);
+  if (!wanted) {
+    if (list.length > 31) throw new Error('a profile of more than 31 extensions');
+    wanted = list.map((extension) => ({ oidDer: objectIdentifier(extension.oid), extension }));
+    byList.set(list, wanted);
+  }
+  return wanted;
+}
+
+/** Where the key identifier is inside a subjectKeyIdentifier extension (non-critical: OID, OCTET STRING { OCTET STRING }). */
+function skiValue(tbs: Buffer, ext: Tlv): { start: number; end: number } {
   const fields = children(tbs, ext);
   if (fields.length !== 2 || fields[1].tag !== 0x04) fail('the subjectKeyIdentifier is not a non-critical extension');
-  const inner = content(tbs, fields[1]);
-  const value = readTlv(inner, 0);
-  if (value.tag !== 0x04 || value.end !== inner.length) fail('the subjectKeyIdentifier is not an OCTET STRING');
-  return content(inner, value);
+  const value = readTlv(tbs, fields[1].contentStart, fields[1].end);
+  if (value.tag !== 0x04 || value.end !== fields[1].end) fail('the subjectKeyIdentifier is not an OCTET STRING');
+  return { start: value.contentStart, end: value.end };
 }

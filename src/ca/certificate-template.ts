@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { objectIdentifier, octetString, sequence, time, tlv, unsignedInteger } from '../domain/der';
+import { headerLength, objectIdentifier, sequence, time, tlv, unsignedInteger, writeHeader } from '../domain/der';
 import type { IssuanceProfile, Validity } from '../domain/issuance-profile';
 import { OID } from '../domain/oids';
 
@@ -67,20 +67,54 @@ export class CertificateTemplate {
     this.around = { RSA: split(this.extensions.RSA), EC: split(this.extensions.EC) };
   }
 
-  /** The DER TBSCertificate for one certificate. */
+  /** The DER TBSCertificate for one certificate, written in one pass (the signing hot path). */
   tbs(inputs: TbsInputs): Buffer {
     const { before, after } = this.around[inputs.keyType];
-    const ski = sequence(SKI_OID, octetString(octetString(inputs.subjectKeyId ?? subjectKeyIdentifierBytes(inputs.spkiDer))));
-    const extensions = tlv(0xa3, sequence(before, ski, after));
-    return sequence(
-      VERSION_V3,
-      unsignedInteger(inputs.serialNumber),
-      this.middle,
-      sequence(time(inputs.validity.notBefore), time(inputs.validity.notAfter)),
-      inputs.subjectDer,
-      inputs.spkiDer,
-      extensions,
-    );
+    const keyId = inputs.subjectKeyId ?? subjectKeyIdentifierBytes(inputs.spkiDer);
+    const serial = unsignedInteger(inputs.serialNumber);
+    const notBefore = time(inputs.validity.notBefore);
+    const notAfter = time(inputs.validity.notAfter);
+    // SKI extension: SEQUENCE { OID, OCTET STRING { OCTET STRING keyId } }
+    const skiValue = headerLength(keyId.length) + keyId.length;
+    const skiOctets = headerLength(skiValue) + skiValue;
+    const skiBody = SKI_OID.length + skiOctets;
+    const extensionsBody = before.length + headerLength(skiBody) + skiBody + after.length;
+    const extensionsSequence = headerLength(extensionsBody) + extensionsBody;
+    const validityBody = notBefore.length + notAfter.length;
+    const body =
+      VERSION_V3.length +
+      serial.length +
+      this.middle.length +
+      headerLength(validityBody) +
+      validityBody +
+      inputs.subjectDer.length +
+      inputs.spkiDer.length +
+      headerLength(extensionsSequence) +
+      extensionsSequence;
+    const out = Buffer.allocUnsafe(headerLength(body) + body);
+    let p = writeHeader(out, 0, 0x30, body);
+    const put = (bytes: Uint8Array) => {
+      out.set(bytes, p);
+      p += bytes.length;
+    };
+    put(VERSION_V3);
+    put(serial);
+    put(this.middle);
+    p = writeHeader(out, p, 0x30, validityBody);
+    put(notBefore);
+    put(notAfter);
+    put(inputs.subjectDer);
+    put(inputs.spkiDer);
+    p = writeHeader(out, p, 0xa3, extensionsSequence);
+    p = writeHeader(out, p, 0x30, extensionsBody);
+    put(before);
+    p = writeHeader(out, p, 0x30, skiBody);
+    put(SKI_OID);
+    p = writeHeader(out, p, 0x04, skiValue);
+    p = writeHeader(out, p, 0x04, keyId.length);
+    put(keyId);
+    put(after);
+    return out;
   }
 }
 

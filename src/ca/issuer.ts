@@ -14,13 +14,27 @@ export interface IssuanceRequest {
   readonly keyType: KeyType;
 }
 
-/** A checked to-be-signed certificate; `Issuer.sign` accepts each one once. */
-export interface PreparedCertificate {
-  readonly tbs: Buffer;
-  readonly serialNumber: Uint8Array;
-  readonly validity: Validity;
-  /** The re-encoded subject. */
-  readonly subjectDer: Buffer;
+/** A checked to-be-signed certificate; only the issuer that prepared it signs it, once. */
+export class PreparedCertificate {
+  #signable: Issuer | null;
+
+  constructor(
+    issuer: Issuer,
+    readonly tbs: Buffer,
+    readonly serialNumber: Uint8Array,
+    readonly validity: Validity,
+    /** The re-encoded subject. */
+    readonly subjectDer: Buffer,
+  ) {
+    this.#signable = issuer;
+  }
+
+  /** True once, for the issuer that prepared it. */
+  static take(prepared: PreparedCertificate, issuer: Issuer): boolean {
+    if (!(prepared instanceof PreparedCertificate) || prepared.#signable !== issuer) return false;
+    prepared.#signable = null;
+    return true;
+  }
 }
 
 const DAY_MS = 86_400_000;
@@ -32,7 +46,6 @@ const DAY_MS = 86_400_000;
  */
 export class Issuer {
   private readonly template: CertificateTemplate;
-  private readonly pending = new WeakSet<PreparedCertificate>();
   private readonly maxLifetimeMs: number;
 
   constructor(
@@ -49,9 +62,7 @@ export class Issuer {
     const subjectKeyId = subjectKeyIdentifierBytes(request.spkiDer);
     const tbs = this.template.tbs({ serialNumber, validity, subjectDer, spkiDer: request.spkiDer, keyType: request.keyType, subjectKeyId });
     this.check(tbs, request, subjectKeyId);
-    const prepared: PreparedCertificate = Object.freeze({ tbs, serialNumber, validity, subjectDer });
-    this.pending.add(prepared);
-    return prepared;
+    return new PreparedCertificate(this, tbs, serialNumber, validity, subjectDer);
   }
 
   /** The invariants of every certificate this CA issues (see checkTbsCertificate). */
@@ -69,7 +80,7 @@ export class Issuer {
 
   /** Signs a certificate this issuer prepared (and has not signed yet) through the CA's signer. */
   async sign(prepared: PreparedCertificate): Promise<{ der: Buffer; pem: string }> {
-    if (!this.pending.delete(prepared)) throw new IssuanceCheckError('refusing to sign: not prepared by this issuer, or already signed');
+    if (!PreparedCertificate.take(prepared, this)) throw new IssuanceCheckError('refusing to sign: not prepared by this issuer, or already signed');
     let der: Buffer;
     try {
       der = await this.ca.signCertificate(prepared.tbs);

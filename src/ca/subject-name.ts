@@ -1,6 +1,6 @@
 import { decodeDirectoryString } from '../domain/csr-reader';
 import type { SubjectAttribute } from '../domain/csr-policy';
-import { children, content, objectIdentifier, readTlv } from '../domain/der';
+import { children, content, headerLength, objectIdentifier, readTlv, writeHeader } from '../domain/der';
 import { OID } from '../domain/oids';
 
 /**
@@ -60,24 +60,10 @@ export function encodeSubject(attributes: SubjectAttributes): Buffer {
   return out;
 }
 
-/** Bytes of a DER length field (values are far below 64 KiB). */
-const lengthBytes = (length: number): number => (length < 0x80 ? 1 : length < 0x100 ? 2 : 3);
 /** Bytes of a TLV whose content is `length` bytes. */
-const tlvLength = (length: number): number => 1 + lengthBytes(length) + length;
+const tlvLength = (length: number): number => headerLength(length) + length;
 /** Bytes of SET { SEQUENCE { OID (5 bytes), value } } for a value of `length` bytes. */
 const rdnLength = (length: number): number => tlvLength(tlvLength(5 + tlvLength(length)));
-
-function writeHeader(out: Buffer, p: number, tag: number, length: number): number {
-  out[p++] = tag;
-  if (length >= 0x100) {
-    out[p++] = 0x82;
-    out[p++] = length >> 8;
-  } else if (length >= 0x80) {
-    out[p++] = 0x81;
-  }
-  out[p++] = length & 0xff;
-  return p;
-}
 
 /**
  * The attribute values of a subject Name the CSR policy has accepted (single-valued RDNs of CN, OU,

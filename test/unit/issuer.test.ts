@@ -2,7 +2,7 @@ import { generateKeyPairSync, X509Certificate as NodeX509 } from 'node:crypto';
 import { BasicConstraintsExtension, Name } from '@peculiar/x509';
 import { IssuanceCheckError } from '../../src/ca/certificate-check';
 import { tbsCertificate, type TbsCertificateParts } from '../../src/ca/certificate-template';
-import { Issuer } from '../../src/ca/issuer';
+import { Issuer, type PreparedCertificate } from '../../src/ca/issuer';
 import { encodeSubject } from '../../src/ca/subject-name';
 import { sequence } from '../../src/domain/der';
 import { IssuanceProfile } from '../../src/domain/issuance-profile';
@@ -56,7 +56,8 @@ describe('issuance: prepare → check → sign', () => {
     const prepared = issuer.prepare(request, serial, validity);
     await issuer.sign(prepared);
     await expect(issuer.sign(prepared)).rejects.toThrow(/already signed/);
-    await expect(issuer.sign({ ...prepared })).rejects.toThrow(IssuanceCheckError);
+    await expect(issuer.sign({ ...prepared } as PreparedCertificate)).rejects.toThrow(IssuanceCheckError);
+    await expect(new Issuer(ca, profile).sign(issuer.prepare(request, serial, validity))).rejects.toThrow(/not prepared by this issuer/);
   });
 
   it('answers not-ready (503) when the signer fails, and issues nothing', async () => {
