@@ -18,6 +18,7 @@ import { wrkAvailable } from './lib/load';
 import { rawSignRate } from './lib/raw-limits';
 import { machine, printTable, saveResults, type Row } from './lib/report';
 import { startServer } from './lib/server';
+import { caSignerScenario } from './scenarios/ca-signers';
 import { crlBuildScenario } from './scenarios/crl';
 import { revocationLatencyScenario } from './scenarios/revocation-latency';
 import { crlServingScenario, listingScenario, ocspServingScenario, rawServingLimit } from './scenarios/serving';
@@ -79,6 +80,11 @@ async function main(): Promise<void> {
     target: '(limit)',
     met: null,
   });
+
+  if (ONLY.has('sign')) {
+    step('issuance with a file key and with SoftHSM2 (PKCS#11)');
+    rows.push(...(await caSignerScenario({ seconds: SECONDS, rawRate1: raw1 })));
+  }
 
   const csr = await makeCsr(dir);
   const pg = await postgresAvailable();

@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CertificateAuthority } from './domain/certificate-authority';
+import type { CertificateAuthority } from './ca/certificate-authority';
 import { CaError } from './domain/errors';
 import { recordFailedRequests } from './http/audit';
 import { problemHandler } from './http/problem';

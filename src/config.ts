@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parsePkcs11Uri } from './ca/pkcs11/pkcs11-uri';
 
 /** Environment variables, parsed once at start. A bad value stops the start naming the variable. */
 const booleanish = z
@@ -68,6 +69,19 @@ export const configSchema = z
     CA_KEY_FILE: z.string().min(1).optional(),
     CA_CHAIN_FILE: z.string().min(1).optional(),
     CA_KEY_PASSPHRASE: z.string().min(1).optional(),
+    CA_KEY_PKCS11_URI: z
+      .string()
+      .max(4096)
+      .superRefine((v, ctx) => {
+        try {
+          parsePkcs11Uri(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^CA_KEY_PKCS11_URI: /, '') });
+        }
+      })
+      .optional(),
+    CA_KEY_PKCS11_PIN: z.string().min(1).max(256).optional(),
+    CA_KEY_PKCS11_SESSIONS: z.coerce.number().int().min(1).max(64).default(4),
     CA_SUBJECT: z.string().min(3).default('CN=mtls-ca Root CA,O=mtls-ca'),
     CA_VALIDITY_DAYS: positiveInt(3650),
     CA_KEY_ALGORITHM: z.enum(['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096']).default('ECDSA-P256'),
@@ -104,15 +118,21 @@ export const configSchema = z
         message: 'MTLS_CA_BOOTSTRAP_APP_KEY and MTLS_CA_BOOTSTRAP_APP_TOKEN must be set together',
       });
     }
-    if (Boolean(env.CA_CERT_FILE) !== Boolean(env.CA_KEY_FILE)) {
+    if (env.CA_KEY_PKCS11_URI && env.CA_KEY_FILE) {
+      ctx.addIssue({ code: 'custom', path: ['CA_KEY_PKCS11_URI'], message: 'the CA key is in a token or in CA_KEY_FILE, not both' });
+    } else if (Boolean(env.CA_CERT_FILE) !== Boolean(env.CA_KEY_FILE) && !(env.CA_CERT_FILE && env.CA_KEY_PKCS11_URI)) {
+      // With CA_KEY_PKCS11_URI, CA_CERT_FILE alone is the certificate of the token's key.
       ctx.addIssue({
         code: 'custom',
         path: [env.CA_CERT_FILE ? 'CA_KEY_FILE' : 'CA_CERT_FILE'],
         message: 'CA_CERT_FILE and CA_KEY_FILE must be set together',
       });
     }
+    if (env.CA_KEY_PKCS11_PIN && !env.CA_KEY_PKCS11_URI) {
+      ctx.addIssue({ code: 'custom', path: ['CA_KEY_PKCS11_PIN'], message: 'needs CA_KEY_PKCS11_URI' });
+    }
     if (env.CA_CHAIN_FILE && !env.CA_CERT_FILE) {
-      ctx.addIssue({ code: 'custom', path: ['CA_CHAIN_FILE'], message: 'CA_CHAIN_FILE needs CA_CERT_FILE and CA_KEY_FILE' });
+      ctx.addIssue({ code: 'custom', path: ['CA_CHAIN_FILE'], message: 'CA_CHAIN_FILE needs CA_CERT_FILE (and CA_KEY_FILE or CA_KEY_PKCS11_URI)' });
     }
     if (env.WORKERS > 1 && !env.DATABASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['WORKERS'], message: 'more than one worker needs DATABASE_URL (the embedded database is single-process)' });

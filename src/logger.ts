@@ -16,6 +16,10 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           'passphrase',
           '*.passphrase',
           'CA_KEY_PASSPHRASE',
+          'CA_KEY_PKCS11_PIN',
+          'CA_KEY_PKCS11_URI', // may carry pin-value
+          'pin',
+          '*.pin',
           'DATABASE_URL',
           'API_TOKEN_PEPPER',
           'MTLS_CA_BOOTSTRAP_APP_TOKEN',

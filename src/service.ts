@@ -8,7 +8,7 @@ import { loadOrCreateCa } from './ca/ca-keystore';
 import { loadTokenPepper } from './ca/token-pepper';
 import type { Config } from './config';
 import { TokenHasher } from './domain/api-key';
-import type { CertificateAuthority } from './domain/certificate-authority';
+import type { CertificateAuthority } from './ca/certificate-authority';
 import { systemClock, type Clock } from './domain/clock';
 import { IssuanceProfile } from './domain/issuance-profile';
 import { randomSerialSource, type SerialSource } from './domain/serial-number';

@@ -10,7 +10,8 @@ import {
   X509Certificate,
   X509CertificateGenerator,
 } from '@peculiar/x509';
-import { CertificateAuthority, type CaKeyAlgorithm } from '../domain/certificate-authority';
+import { keyObjectSigner } from './ca-signer';
+import { CertificateAuthority, type CaKeyAlgorithm } from './certificate-authority';
 import { subjectKeyIdentifier } from '../domain/issuance-profile';
 import { decodePem } from '../domain/pem';
 import type { Clock } from '../domain/clock';
@@ -180,9 +181,7 @@ async function loadCa(certFile: string, keyFile: string, chainFile: string | und
   } else {
     throw new CaLoadError(`the CA key type ${type} is not supported (use ECDSA P-256/P-384 or RSA)`);
   }
-  const pkcs8 = keyObject.export({ format: 'der', type: 'pkcs8' });
-  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, importParams, false, ['sign']);
   const ski = certificate.getExtension(SubjectKeyIdentifierExtension);
   const keyId = ski ? ski.keyId : subjectKeyIdentifier(certSpki);
-  return new CertificateAuthority({ certificate, chain, privateKey, keyObject }, keyId, crypto);
+  return new CertificateAuthority({ certificate, chain, signer: keyObjectSigner(keyObject) }, keyId);
 }

@@ -1,4 +1,4 @@
-import { createHash, KeyObject } from 'node:crypto';
+import { createHash, KeyObject, sign as nodeSign } from 'node:crypto';
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -6,10 +6,9 @@ import {
   Extension,
   KeyUsageFlags,
   KeyUsagesExtension,
-  Name,
   SubjectKeyIdentifierExtension,
+  X509Certificate,
 } from '@peculiar/x509';
-import type { CertificateAuthority } from '../domain/certificate-authority';
 import type { Clock } from '../domain/clock';
 import { children, content, readTlv, NULL } from '../domain/der';
 import { subjectKeyIdentifier } from '../domain/issuance-profile';
@@ -18,11 +17,14 @@ import { OID } from '../domain/oids';
 import { serialToHex, type SerialSource } from '../domain/serial-number';
 import { SYSTEM_ACCOUNT } from '../domain/permissions';
 import type { IssuedCertificate } from '../domain/certificate';
+import type { CertificateAuthority } from './certificate-authority';
+import { tbsCertificate } from './certificate-template';
+import { encodeSubject } from './subject-name';
 
 /** Who signs OCSP responses: a delegated OCSP-signing certificate, or the CA key itself. */
 export interface OcspSigningIdentity {
-  readonly key: KeyObject;
-  readonly digest: string;
+  /** The signature value over a ResponseData. */
+  sign(data: Buffer): Promise<Buffer>;
   readonly signatureAlgorithmDer: Uint8Array;
   /** SHA-1 of the signer's public key bits (ResponderID byKey). */
   readonly keyHash: Buffer;
@@ -41,56 +43,63 @@ export function publicKeyHash(spkiDer: Uint8Array, algorithm = 'sha1'): Buffer {
   return createHash(algorithm).update(content(buf, bits).subarray(1)).digest();
 }
 
+/** OCSP_SIGN_WITH_CA: answers are signed by the CA key, through its signer (a token signs them too). */
 export function caSigningIdentity(ca: CertificateAuthority): OcspSigningIdentity {
   return {
-    key: ca.signingKeyObject,
-    digest: ca.digestName,
+    sign: (data) => ca.signTbs([data]),
     signatureAlgorithmDer: ca.signatureAlgorithmDer,
-    keyHash: publicKeyHash(new Uint8Array(ca.certificate.publicKey.rawData)),
+    keyHash: publicKeyHash(ca.signer.spkiDer),
     certificateDer: null,
     notAfter: null,
     record: null,
   };
 }
 
+const ECDSA_WITH_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
+
 /**
  * Issues a fresh delegated OCSP signer: a new P-256 key (kept in memory only) and a short-lived
- * certificate from the CA with EKU OCSPSigning and id-pkix-ocsp-nocheck. Each replica has its own.
+ * certificate from the CA with EKU OCSPSigning and id-pkix-ocsp-nocheck, signed through the CA's
+ * signer. Each replica has its own.
  */
 export async function issueOcspSigner(ca: CertificateAuthority, crypto: Crypto, clock: Clock, serials: SerialSource, validityMs: number): Promise<OcspSigningIdentity> {
   const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const key = KeyObject.from(keys.privateKey);
   const now = clock.now();
   const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 300_000);
   const notAfter = new Date(Math.min(notBefore.getTime() + validityMs, ca.notAfter.getTime()));
   const caCn = ca.certificate.subjectName.getField('CN')[0] ?? 'mtls-ca';
+  const commonName = `${caCn} OCSP Responder`;
   const serialNumber = serials.next();
-  const cert = await ca.issueInternal({
+  const extensions = [
+    new BasicConstraintsExtension(false, undefined, true),
+    new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+    new ExtendedKeyUsageExtension([OID.ocspSigning], false),
+    new Extension(OCSP_OID.noCheck, false, NULL),
+    new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
+    new AuthorityKeyIdentifierExtension(ca.keyId, false),
+  ].map((e) => Buffer.from(e.rawData));
+  const tbs = tbsCertificate({
     serialNumber,
-    subject: new Name([{ CN: [`${caCn} OCSP Responder`] }]),
-    publicKey: keys.publicKey,
+    signatureAlgorithmDer: ca.signatureAlgorithmDer,
+    issuerDer: ca.issuerDer,
     validity: { notBefore, notAfter },
-    extensions: [
-      new BasicConstraintsExtension(false, undefined, true),
-      new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-      new ExtendedKeyUsageExtension([OID.ocspSigning], false),
-      new Extension(OCSP_OID.noCheck, false, NULL),
-      new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
-      new AuthorityKeyIdentifierExtension(ca.keyId, false),
-    ],
+    subjectDer: encodeSubject({ CN: commonName }),
+    spkiDer: spki,
+    extensions,
   });
+  const cert = new X509Certificate(new Uint8Array(await ca.signCertificate(tbs)));
   return {
-    key: KeyObject.from(await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])),
-    digest: 'sha256',
-    signatureAlgorithmDer: Buffer.from('300a06082a8648ce3d040302', 'hex'), // ecdsa-with-SHA256
+    sign: async (data) => nodeSign('sha256', data, { key, dsaEncoding: 'der' }),
+    signatureAlgorithmDer: ECDSA_WITH_SHA256,
     keyHash: publicKeyHash(spki),
     certificateDer: Buffer.from(cert.rawData),
     notAfter,
     record: {
       serialNumber: serialToHex(serialNumber),
       account: SYSTEM_ACCOUNT,
-      commonName: `${caCn} OCSP Responder`,
+      commonName,
       subject: cert.subject,
       publicKeySha256: createHash('sha256').update(spki).digest('hex'),
       notBefore,

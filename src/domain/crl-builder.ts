@@ -44,9 +44,9 @@ function header(tag: number, length: number): Buffer {
  * CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }.
  * `sign` receives the TBSCertList as parts (hash them in order) and returns the signature value.
  */
-export function buildCrl(p: CrlParams, sign: (tbsParts: Buffer[]) => Buffer): { der: Buffer; signature: Buffer } {
+export async function buildCrl(p: CrlParams, sign: (tbsParts: Buffer[]) => Promise<Buffer>): Promise<{ der: Buffer; signature: Buffer }> {
   const tbs = tbsCertListParts(p);
-  const signature = sign(tbs);
+  const signature = await sign(tbs);
   return { der: assembleCrl(tbs, p.signatureAlgorithmDer, signature), signature };
 }
 

@@ -91,6 +91,24 @@ export function encodeLength(length: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
+/** Bytes of the tag and length of a TLV whose content is `length` bytes (for one-pass writers). */
+export function headerLength(length: number): number {
+  return length < 0x80 ? 2 : length < 0x100 ? 3 : length < 0x10000 ? 4 : length < 0x1000000 ? 5 : 6;
+}
+
+/** Writes a TLV's tag and length at `p` (a buffer sized with headerLength); returns where its content starts. */
+export function writeHeader(out: Uint8Array, p: number, tag: number, length: number): number {
+  out[p++] = tag;
+  if (length < 0x80) {
+    out[p++] = length;
+    return p;
+  }
+  const count = headerLength(length) - 2;
+  out[p++] = 0x80 | count;
+  for (let i = count - 1; i >= 0; i--) out[p++] = Math.floor(length / 256 ** i) & 0xff;
+  return p;
+}
+
 /** Encodes a TLV from its tag and content parts (the parts are concatenated, not copied twice). */
 export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
   let length = 0;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { CertificateAuthority } from '../ca/certificate-authority';
 import type { Clock } from '../domain/clock';
 import { assembleCrl, buildCrl, crlEntries, tbsCertListParts, type CrlParams } from '../domain/crl-builder';
 import { encodePem } from '../domain/pem';
@@ -217,7 +217,7 @@ export class CrlPublisher {
         [count, lastRevocationSeq] = [base.count + added.count, added.lastRevocationSeq];
       }
       const header = { crlNumber, thisUpdate, nextUpdate };
-      const { der, signature } = buildCrl(this.params(header, entries), (tbs) => ca.signTbsParts(tbs));
+      const { der, signature } = await buildCrl(this.params(header, entries), (tbs) => ca.signTbs(tbs));
       const head: CrlHead = {
         ...header,
         entries: count,

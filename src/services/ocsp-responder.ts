@@ -1,9 +1,9 @@
-import { createHash, sign as nodeSign } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { caSigningIdentity, issueOcspSigner, publicKeyHash, type OcspSigningIdentity } from '../ca/ocsp-signer';
 import type { AuditRecord, AuditSink, UnsequencedEntry } from '../domain/audit-event';
 import type { IssuedCertificate } from '../domain/certificate';
-import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { CertificateAuthority } from '../ca/certificate-authority';
 import type { Clock } from '../domain/clock';
 import {
   encodeErrorResponse,
@@ -144,7 +144,7 @@ export class OcspResponder {
         responses: request.certIds.map((id, i) => ({ certIdDer: id.der, status: statuses[i], thisUpdate: now, nextUpdate })),
         nonceExtension: request.nonceExtension,
       });
-      const signature = nodeSign(signer.digest, data, { key: signer.key, dsaEncoding: 'der' });
+      const signature = await signer.sign(data);
       const der = encodeSuccessfulResponse(data, signer.signatureAlgorithmDer, signature, signer.certificateDer ? [signer.certificateDer] : []);
       const status = mostTelling(statuses);
       if (cacheable && mark !== null) {

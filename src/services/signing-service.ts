@@ -1,6 +1,6 @@
 import type { AuditOrigin, AuditRecord, AuditSink, UnsequencedEntry } from '../domain/audit-event';
-import type { CertificateAuthority } from '../domain/certificate-authority';
-import type { CertificateTemplate } from '../domain/certificate-template';
+import type { CertificateAuthority } from '../ca/certificate-authority';
+import { Issuer } from '../ca/issuer';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { checkCertificateRequest, csrDerFromBody } from '../domain/csr-policy';
@@ -30,12 +30,12 @@ export interface SigningServiceDeps {
   readonly observer?: IssuanceObserver;
 }
 
-/** Read → check policy → authorize → sign → record (ledger, then audit trail) → return. */
+/** Read → check policy → authorize → prepare → check → sign → record (ledger, then audit trail) → return. */
 export class SigningService {
-  private readonly template: CertificateTemplate;
+  private readonly issuer: Issuer;
 
   constructor(private readonly deps: SigningServiceDeps) {
-    this.template = deps.ca.template(deps.profile);
+    this.issuer = new Issuer(deps.ca, deps.profile);
   }
 
   async sign(principal: Principal, body: Uint8Array, origin: AuditOrigin): Promise<IssuedCertificate> {
@@ -50,7 +50,8 @@ export class SigningService {
       throw new CaError('not-ready', 'the CA certificate has expired; no certificate can be issued');
     }
     const serialNumber = serials.next();
-    const certificate = ca.issueFromTemplate({ request, serialNumber, validity }, this.template);
+    // prepare (build from the validated parts, check the invariants) → sign, through the CA's signer.
+    const certificate = await this.issuer.sign(this.issuer.prepare(request, serialNumber, validity));
     const issued: IssuedCertificate = {
       serialNumber: serialToHex(serialNumber),
       account: request.account,

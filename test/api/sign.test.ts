@@ -37,7 +37,10 @@ describe.each(backends())('signing on %s', (backend) => {
     expect(verify.code).toBe(0);
 
     const { stdout } = await openssl(['x509', '-in', 'app.crt', '-noout', '-text'], { cwd: dir });
-    expect(stdout).toContain('Subject: CN = erp-connector, OU = acme, L = Recife, ST = PE, C = BR');
+    // The subject is re-encoded, not copied: fixed order C, ST, L, O, OU, CN; C a PrintableString, the rest UTF8String.
+    expect(stdout).toContain('Subject: C = BR, ST = PE, L = Recife, OU = acme, CN = erp-connector');
+    const typed = await openssl(['x509', '-in', 'app.crt', '-noout', '-subject', '-nameopt', 'show_type,sep_comma_plus'], { cwd: dir });
+    expect(typed.stdout.trim()).toBe('subject=C=PRINTABLESTRING:BR,ST=UTF8STRING:PE,L=UTF8STRING:Recife,OU=UTF8STRING:acme,CN=UTF8STRING:erp-connector');
     expect(stdout).toMatch(/Basic Constraints: critical\s+CA:FALSE/);
     expect(stdout).toMatch(/Key Usage: critical\s+Digital Signature, Key Encipherment/);
     expect(stdout).toMatch(/Extended Key Usage:\s+TLS Web Client Authentication/);

@@ -26,6 +26,16 @@ describe('configuration', () => {
     expect(loadConfig({ METRICS_ENABLED: 'false', METRICS_TOKEN: 'm'.repeat(16) })).toMatchObject({ METRICS_ENABLED: false, METRICS_TOKEN: 'm'.repeat(16) });
   });
 
+  it('reads the PKCS#11 key settings; CA_CERT_FILE may name the certificate of the token key without CA_KEY_FILE', () => {
+    const uri = 'pkcs11:token=mtls-ca;object=ca-key?module-path=/usr/lib/softhsm/libsofthsm2.so';
+    expect(loadConfig({ CA_KEY_PKCS11_URI: uri, CA_KEY_PKCS11_PIN: '1234', CA_KEY_PKCS11_SESSIONS: '8', CA_CERT_FILE: '/ca.crt' })).toMatchObject({
+      CA_KEY_PKCS11_URI: uri,
+      CA_KEY_PKCS11_PIN: '1234',
+      CA_KEY_PKCS11_SESSIONS: 8,
+    });
+    expect(loadConfig({}).CA_KEY_PKCS11_SESSIONS).toBe(4);
+  });
+
   it('strips a trailing slash from PUBLIC_BASE_URL', () => {
     expect(loadConfig({ PUBLIC_BASE_URL: 'https://ca.example.com/' }).PUBLIC_BASE_URL).toBe('https://ca.example.com');
   });
@@ -47,6 +57,11 @@ describe('configuration', () => {
     ['METRICS_TOKEN', { METRICS_TOKEN: 'has a space in it 0123456789' }],
     ['DATABASE_TIMEOUT_MS', { DATABASE_TIMEOUT_MS: '5' }],
     ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '-1' }],
+    ['CA_KEY_PKCS11_URI', { CA_KEY_PKCS11_URI: 'pkcs11:token=t;object=k' }],
+    ['CA_KEY_PKCS11_URI', { CA_KEY_PKCS11_URI: 'pkcs11:token=t;object=k;object=j?module-path=/m.so' }],
+    ['CA_KEY_PKCS11_URI', { CA_KEY_PKCS11_URI: 'pkcs11:token=t;object=k?module-path=/m.so', CA_KEY_FILE: '/k.pem', CA_CERT_FILE: '/c.pem' }],
+    ['CA_KEY_PKCS11_PIN', { CA_KEY_PKCS11_PIN: '1234' }],
+    ['CA_KEY_PKCS11_SESSIONS', { CA_KEY_PKCS11_SESSIONS: '0' }],
   ])('stops with a message naming %s', (variable, env) => {
     let error: unknown;
     try {

@@ -1,4 +1,4 @@
-import { decodeObjectIdentifier, DerError, objectIdentifier, readTlv } from '../../src/domain/der';
+import { decodeObjectIdentifier, DerError, encodeLength, headerLength, objectIdentifier, readTlv, writeHeader } from '../../src/domain/der';
 import { redactUrl } from '../../src/logger';
 
 describe('the DER reader', () => {
@@ -29,5 +29,15 @@ describe('the DER reader', () => {
 describe('log redaction', () => {
   it('keeps only scheme, host, port and database of a connection URL', () => {
     expect(redactUrl('postgresql://user:s3cret@db.example:5433/ledger?password=other&sslpassword=x')).toBe('postgresql://db.example:5433/ledger');
+  });
+});
+
+describe('one-pass DER headers', () => {
+  it.each([0, 1, 127, 128, 255, 256, 65535, 65536, 16_777_215, 16_777_216])('writes the same tag and length as tlv() for %d content bytes', (length) => {
+    const expected = Buffer.concat([Buffer.from([0x30]), encodeLength(length)]);
+    expect(headerLength(length)).toBe(expected.length);
+    const out = Buffer.alloc(expected.length);
+    expect(writeHeader(out, 0, 0x30, length)).toBe(expected.length);
+    expect(out.equals(expected)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { CertificateAuthority } from '../../domain/certificate-authority';
+import type { CertificateAuthority } from '../../ca/certificate-authority';
 
 /** The CA certificate, public: PEM chain and DER. */
 export function caRouter(ca: CertificateAuthority): Router {
