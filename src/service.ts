@@ -3,8 +3,8 @@ import cluster from 'node:cluster';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
-import { loadOrCreateCa } from './ca/ca-keystore';
-import { loadTokenPepper } from './ca/token-pepper';
+import type { SecretVault } from './ca/secret-vault';
+import { resolveCaCustody, type CaCustody, type CaCustodyParams } from './ca/ca-custody';
 import type { Config } from './config';
 import { TokenHasher } from './domain/api-key';
 import type { CertificateAuthority } from './domain/certificate-authority';
@@ -41,6 +41,8 @@ export interface Service {
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
   readonly audit: AuditTrail;
+  /** Secrets wrapped in the ledger by MTLS_CA_MASTER_KEY (null without it), for features that keep private keys. */
+  readonly vault: SecretVault | null;
   /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
@@ -54,40 +56,83 @@ export function ledgerTargetFor(config: Config): LedgerTarget {
     : { kind: 'pglite', dataDir: config.MTLS_CA_DATA_DIR };
 }
 
+/** The CA_* settings, the master key and the pepper, as the custody resolution takes them. */
+export function custodyParamsOf(config: Config): CaCustodyParams {
+  return {
+    dataDir: config.MTLS_CA_DATA_DIR,
+    certFile: config.CA_CERT_FILE,
+    keyFile: config.CA_KEY_FILE,
+    chainFile: config.CA_CHAIN_FILE,
+    passphrase: config.CA_KEY_PASSPHRASE,
+    subject: config.CA_SUBJECT,
+    keyAlgorithm: config.CA_KEY_ALGORITHM,
+    validityDays: config.CA_VALIDITY_DAYS,
+    masterKey: config.MTLS_CA_MASTER_KEY,
+    pepperFromEnv: config.API_TOKEN_PEPPER,
+  };
+}
+
+const ORIGIN_MESSAGES: Record<CaCustody['origin'], string> = {
+  generated: 'generated a new root CA',
+  ledger: 'loaded the CA key from the ledger',
+  'configured-files': 'loaded the CA from CA_CERT_FILE/CA_KEY_FILE',
+  'data-dir-files': 'loaded the CA from the data directory',
+};
+
+/** Says where the CA and the pepper came from, and warns loudly about keys kept in files. */
+function logCustody(custody: CaCustody, ledgerKind: Ledger['kind'], logger: Logger): void {
+  const { ca, identity } = custody;
+  logger.info(
+    { origin: custody.origin, backend: identity.backend, pin: custody.pin, subject: ca.certificate.subject, keyId: ca.keyId, spkiSha256: identity.spkiSha256, notAfter: ca.notAfter },
+    ORIGIN_MESSAGES[custody.origin],
+  );
+  if (custody.pin === 'pinned') logger.info({ spkiSha256: identity.spkiSha256, backend: identity.backend }, 'pinned the CA identity in the ledger');
+  if (custody.wrappedKeyNow && custody.origin !== 'generated') {
+    logger.warn(
+      { from: custody.keyFile?.path, keyVersion: custody.vault?.keyVersion },
+      'wrapped the CA key into the ledger with MTLS_CA_MASTER_KEY: from now on no replica needs the CA files (remove the clear key file once every replica has the master key)',
+    );
+  }
+  if (custody.pepper.wrapped && custody.pepper.source !== 'generated') {
+    logger.warn({ from: custody.pepper.source }, 'wrapped the API-token pepper into the ledger with MTLS_CA_MASTER_KEY; API_TOKEN_PEPPER and the token-pepper file are no longer needed');
+  }
+  if (identity.backend !== 'file') return;
+  logger.warn(
+    { keyPath: custody.keyFile?.path, database: ledgerKind },
+    ledgerKind === 'postgres'
+      ? 'THE CA KEY AND THE TOKEN PEPPER ARE KEPT IN THIS REPLICA\'S FILES: another replica cannot start without copies. Set MTLS_CA_MASTER_KEY to keep them wrapped in the ledger'
+      : 'THE CA KEY AND THE TOKEN PEPPER ARE KEPT IN FILES IN THE DATA DIRECTORY: set MTLS_CA_MASTER_KEY to keep them wrapped in the ledger instead',
+  );
+  if (!custody.keyFile?.encrypted) {
+    logger.warn({ keyPath: custody.keyFile?.path }, 'THE CA PRIVATE KEY IS STORED UNENCRYPTED: set CA_KEY_PASSPHRASE (and re-create or encrypt the key) or MTLS_CA_MASTER_KEY for production');
+  }
+}
+
 /** Wires everything from the parsed config: ledger, CA, keys, services, HTTP app. */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   const clock = overrides.clock ?? systemClock;
   const serials = overrides.serials ?? randomSerialSource;
   const crypto = overrides.crypto ?? globalThis.crypto;
 
-  const { ca, generated, encrypted, keyPath } = await loadOrCreateCa(
-    {
-      dataDir: config.MTLS_CA_DATA_DIR,
-      certFile: config.CA_CERT_FILE,
-      keyFile: config.CA_KEY_FILE,
-      chainFile: config.CA_CHAIN_FILE,
-      passphrase: config.CA_KEY_PASSPHRASE,
-      subject: config.CA_SUBJECT,
-      keyAlgorithm: config.CA_KEY_ALGORITHM,
-      validityDays: config.CA_VALIDITY_DAYS,
-    },
-    crypto,
-    clock,
-    serials,
-  );
-  logger.info({ generated, subject: ca.certificate.subject, keyId: ca.keyId, notAfter: ca.notAfter }, generated ? 'generated a new root CA' : 'loaded the CA');
-  if (!encrypted) {
-    logger.warn({ keyPath }, 'THE CA PRIVATE KEY IS STORED UNENCRYPTED: set CA_KEY_PASSPHRASE (and re-create or encrypt the key) for production');
-  }
-
+  // The ledger first: the CA identity and the secrets are resolved against it (see ca-custody).
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
-    const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
+    const custody = await resolveCaCustody(ledger.sql, custodyParamsOf(config), crypto, clock, serials);
+    const { ca } = custody;
+    logCustody(custody, ledger.kind, logger);
+    const pepper = custody.pepper.pepper;
     const audit = new AuditTrail(ledger.audit, clock, logger);
     await audit.record({
       action: 'ca.load',
       outcome: 'success',
-      details: { keyId: ca.keyId, subject: ca.certificate.subject, notAfter: ca.notAfter.toISOString(), generated: String(generated) },
+      details: {
+        keyId: ca.keyId,
+        subject: ca.certificate.subject,
+        notAfter: ca.notAfter.toISOString(),
+        generated: String(custody.origin === 'generated'),
+        backend: custody.identity.backend,
+        pin: custody.pin,
+      },
     });
     // Rate limits: per process on the embedded database, shared through PostgreSQL by every replica.
     const metrics = config.METRICS_ENABLED ? new Metrics() : null;
@@ -185,6 +230,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       keys,
       crl,
       audit,
+      vault: custody.vault,
       metrics,
       bootstrapKey,
       close: async () => {

@@ -1,0 +1,174 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { X509Certificate } from '@peculiar/x509';
+import type { CertificateAuthority } from '../domain/certificate-authority';
+import type { Clock } from '../domain/clock';
+import type { SerialSource } from '../domain/serial-number';
+import { CaIdentityRepository } from '../store/ca-identity-repository';
+import { SecretRepository } from '../store/secret-repository';
+import { BULK_TIMEOUT_MS, type SqlDatabase } from '../store/sql';
+import { CaLoadError } from './ca-errors';
+import { generateRootCa } from './ca-generator';
+import { chainSubject, pinOrVerify, spkiSha256, type CaIdentity, type CaKeyBackend, type PinOutcome } from './ca-identity';
+import { caFilesExist, caFromKeyObject, chainPemOf, generatedCaPaths, readCaFiles, readChainPem, writeCaFiles, type CaKeystoreParams } from './ca-keystore';
+import { DamagedSecretError, WrongMasterKeyError } from './master-key';
+import { SECRET_PURPOSE, SecretVault } from './secret-vault';
+import { resolveTokenPepper, type ResolvedPepper } from './token-pepper';
+
+export interface CaCustodyParams extends CaKeystoreParams {
+  /** MTLS_CA_MASTER_KEY: keep the CA key and the pepper wrapped in the ledger. */
+  readonly masterKey?: string;
+  /** API_TOKEN_PEPPER. */
+  readonly pepperFromEnv?: string;
+}
+
+/** Where this start found its CA key. */
+export type CaOrigin = 'ledger' | 'configured-files' | 'data-dir-files' | 'generated';
+
+export interface CaCustody {
+  readonly ca: CertificateAuthority;
+  readonly identity: CaIdentity;
+  readonly origin: CaOrigin;
+  /** What happened to the ledger's pin: first recorded, matched, or updated (same key). */
+  readonly pin: PinOutcome;
+  /** This start wrapped the CA key into the ledger (generated, imported from CA_KEY_FILE, or adopted from the data directory). */
+  readonly wrappedKeyNow: boolean;
+  /** For a key kept in files: whether the file is encrypted, and where it is. */
+  readonly keyFile?: { readonly path: string; readonly encrypted: boolean };
+  readonly pepper: ResolvedPepper;
+  /** The ledger's secret vault (with MTLS_CA_MASTER_KEY), for later features; null without the master key. */
+  readonly vault: SecretVault | null;
+}
+
+interface FoundKey {
+  readonly certificate: X509Certificate;
+  readonly chain: readonly X509Certificate[];
+  readonly keyObject: KeyObject;
+  readonly origin: CaOrigin;
+  readonly keyFile?: { readonly path: string; readonly encrypted: boolean };
+}
+
+/**
+ * Resolves this start's CA and token pepper against the ledger, under an advisory lock so that replicas
+ * starting together take turns: the first start pins the CA identity, every later one must present the
+ * same key. Nothing here creates a CA on a ledger that has one. One transaction: a refusal changes nothing.
+ */
+export async function resolveCaCustody(db: SqlDatabase, params: CaCustodyParams, crypto: Crypto, clock: Clock, serials: SerialSource): Promise<CaCustody> {
+  const custody = await db.transaction(
+    async (tx) => {
+      const identities = new CaIdentityRepository(tx);
+      await identities.lock();
+      const pinned = await identities.get();
+      const vault = params.masterKey ? await openVault(new SecretRepository(tx), params.masterKey, pinned) : null;
+      const found = await findCaKey(params, pinned, vault, identities, crypto, clock, serials);
+      const ca = await caFromKeyObject(found.certificate, found.chain, found.keyObject, crypto);
+      const identity: CaIdentity = {
+        chainPem: chainPemOf(found.certificate, found.chain),
+        spkiSha256: spkiSha256(new Uint8Array(found.certificate.publicKey.rawData)),
+        backend: vault ? 'ledger' : 'file',
+      };
+      const pin = await pinOrVerify(identities, identity);
+      let wrappedKeyNow = false;
+      if (vault && !(await vault.unwrap(SECRET_PURPOSE.caKey))) {
+        await vault.wrap(SECRET_PURPOSE.caKey, found.keyObject.export({ format: 'der', type: 'pkcs8' }));
+        wrappedKeyNow = true;
+      }
+      const pepper = await resolveTokenPepper({ dataDir: params.dataDir, fromEnv: params.pepperFromEnv, vault, hasApiKeys: await identities.hasApiKeys() });
+      // A new CA without the master key goes to files only once the ledger is sure to pin it (just before commit).
+      if (found.origin === 'generated' && !vault) {
+        await writeCaFiles(generatedCaPaths(params.dataDir), found.certificate, found.keyObject, params.passphrase);
+      }
+      return { ca, identity, origin: found.origin, pin, wrappedKeyNow, keyFile: found.keyFile, pepper, vault };
+    },
+    { timeoutMs: BULK_TIMEOUT_MS },
+  );
+  return { ...custody, vault: custody.vault?.on(new SecretRepository(db)) ?? null };
+}
+
+/** The token pepper alone (the `keys` command), resolved like a start does, under the same lock. */
+export async function resolveLedgerPepper(db: SqlDatabase, params: Pick<CaCustodyParams, 'dataDir' | 'masterKey' | 'pepperFromEnv'>): Promise<Buffer> {
+  return db.transaction(async (tx) => {
+    const identities = new CaIdentityRepository(tx);
+    await identities.lock();
+    const vault = params.masterKey ? await openVault(new SecretRepository(tx), params.masterKey, await identities.get()) : null;
+    const resolved = await resolveTokenPepper({ dataDir: params.dataDir, fromEnv: params.pepperFromEnv, vault, hasApiKeys: await identities.hasApiKeys() });
+    return resolved.pepper;
+  });
+}
+
+async function openVault(store: SecretRepository, masterKey: string, pinned: CaIdentity | null): Promise<SecretVault> {
+  try {
+    return await SecretVault.open(store, masterKey);
+  } catch (e) {
+    if (!(e instanceof WrongMasterKeyError)) throw e;
+    const what = pinned?.backend === 'ledger' ? 'the CA key' : "this ledger's secrets";
+    throw new CaLoadError(
+      `cannot unwrap ${what}: wrong MTLS_CA_MASTER_KEY? It does not match master key version ${e.version} of this ledger. ` +
+        'Give this replica the master key the other replicas use (after `mtls-ca secrets rewrap`, the new one). Refusing to start; nothing was changed.',
+    );
+  }
+}
+
+async function findCaKey(
+  params: CaCustodyParams,
+  pinned: CaIdentity | null,
+  vault: SecretVault | null,
+  identities: CaIdentityRepository,
+  crypto: Crypto,
+  clock: Clock,
+  serials: SerialSource,
+): Promise<FoundKey> {
+  if (params.certFile && params.keyFile) {
+    return fromFiles(await readCaFiles(params.certFile, params.keyFile, params.chainFile, params.passphrase), 'configured-files');
+  }
+  if (pinned?.backend === 'ledger') return fromLedger(pinned, vault);
+  if (pinned?.backend === 'pkcs11') {
+    throw new CaLoadError(`this ledger's CA "${chainSubject(pinned.chainPem)}" keeps its key in a PKCS#11 token: set CA_KEY_PKCS11_URI (and its PIN). Refusing to start.`);
+  }
+  const paths = generatedCaPaths(params.dataDir);
+  if (await caFilesExist(paths)) return fromFiles(await readCaFiles(paths.cert, paths.key, undefined, params.passphrase), 'data-dir-files');
+  if (pinned) throw new CaLoadError(missingFilesMessage(pinned, params, vault !== null));
+  if (await identities.hasIssued()) {
+    throw new CaLoadError(
+      'this ledger holds certificates or CRLs of a CA from an earlier version, but this replica has no CA ' +
+        `(no CA_CERT_FILE/CA_KEY_FILE, no ca/ca.key in ${params.dataDir}): start it once with that CA ` +
+        '(the data directory that holds ca/ca.key, or CA_CERT_FILE/CA_KEY_FILE) so that the ledger pins it. Refusing to start rather than create a second CA.',
+    );
+  }
+  const root = await generateRootCa(params, crypto, clock, serials);
+  return { ...root, chain: [], origin: 'generated', keyFile: vault ? undefined : { path: paths.key, encrypted: Boolean(params.passphrase) } };
+}
+
+function fromFiles(files: Awaited<ReturnType<typeof readCaFiles>>, origin: CaOrigin): FoundKey {
+  return { ...files, origin, keyFile: { path: files.keyPath, encrypted: files.encrypted } };
+}
+
+async function fromLedger(pinned: CaIdentity, vault: SecretVault | null): Promise<FoundKey> {
+  if (!vault) {
+    throw new CaLoadError(
+      `this ledger keeps the key of its CA "${chainSubject(pinned.chainPem)}" (key SPKI SHA-256 ${pinned.spkiSha256}) wrapped by MTLS_CA_MASTER_KEY: ` +
+        'set MTLS_CA_MASTER_KEY (the same on every replica). Refusing to start.',
+    );
+  }
+  let der: Buffer | null;
+  try {
+    der = await vault.unwrap(SECRET_PURPOSE.caKey);
+  } catch (e) {
+    if (e instanceof DamagedSecretError) throw new CaLoadError(`cannot unwrap the CA key: ${e.message}`);
+    throw e;
+  }
+  if (!der) throw new CaLoadError('this ledger pins a CA whose key it keeps, but holds no wrapped CA key (was the wrapped_secrets table edited?). Refusing to start.');
+  const { certificate, chain } = readChainPem(pinned.chainPem, 'the ledger\'s pinned CA chain');
+  return { certificate, chain, keyObject: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), origin: 'ledger' };
+}
+
+function missingFilesMessage(pinned: CaIdentity, params: CaCustodyParams, hasMasterKey: boolean): string {
+  const ca = `"${chainSubject(pinned.chainPem)}" (key SPKI SHA-256 ${pinned.spkiSha256})`;
+  const where: Record<CaKeyBackend, string> = { file: 'in the files of the replica that created it', ledger: 'in the ledger', pkcs11: 'in a PKCS#11 token' };
+  const fix = hasMasterKey
+    ? 'Start the replica that has the CA files once with this MTLS_CA_MASTER_KEY (it wraps the key into the ledger; then no replica needs files), or give this replica CA_CERT_FILE/CA_KEY_FILE (imported once).'
+    : 'Set MTLS_CA_MASTER_KEY on every replica (start the replica that has the CA files once with it: it wraps the key and the pepper into the ledger), or give this replica CA_CERT_FILE/CA_KEY_FILE and API_TOKEN_PEPPER.';
+  return (
+    `this ledger's CA ${ca} keeps its private key ${where[pinned.backend]}, and this replica has no CA key ` +
+    `(no CA_CERT_FILE/CA_KEY_FILE, no ca/ca.key in ${params.dataDir}). ${fix} Refusing to start rather than create a second CA.`
+  );
+}
