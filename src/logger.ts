@@ -18,6 +18,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           'CA_KEY_PASSPHRASE',
           'DATABASE_URL',
           'API_TOKEN_PEPPER',
+          'MTLS_CA_MASTER_KEY',
+          'MTLS_CA_NEW_MASTER_KEY',
           'MTLS_CA_BOOTSTRAP_APP_TOKEN',
           'METRICS_TOKEN',
         ],

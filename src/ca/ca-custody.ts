@@ -11,7 +11,7 @@ import { generateRootCa } from './ca-generator';
 import { chainSubject, pinOrVerify, spkiSha256, type CaIdentity, type CaKeyBackend, type PinOutcome } from './ca-identity';
 import { caFilesExist, caFromKeyObject, chainPemOf, generatedCaPaths, readCaFiles, readChainPem, writeCaFiles, type CaKeystoreParams } from './ca-keystore';
 import { DamagedSecretError, WrongMasterKeyError } from './master-key';
-import { SECRET_PURPOSE, SecretVault } from './secret-vault';
+import { rewrapSecrets, SECRET_PURPOSE, SecretVault } from './secret-vault';
 import { resolveTokenPepper, type ResolvedPepper } from './token-pepper';
 
 export interface CaCustodyParams extends CaKeystoreParams {
@@ -93,6 +93,14 @@ export async function resolveLedgerPepper(db: SqlDatabase, params: Pick<CaCustod
     const resolved = await resolveTokenPepper({ dataDir: params.dataDir, fromEnv: params.pepperFromEnv, vault, hasApiKeys: await identities.hasApiKeys() });
     return resolved.pepper;
   });
+}
+
+/** `mtls-ca secrets rewrap`: every wrapped secret to a new master key, in one transaction under the custody lock. */
+export async function rewrapLedgerSecrets(db: SqlDatabase, oldKey: string, newKey: string): Promise<{ version: number; count: number }> {
+  return db.transaction(async (tx) => {
+    await new CaIdentityRepository(tx).lock();
+    return rewrapSecrets(new SecretRepository(tx), oldKey, newKey);
+  }, { timeoutMs: BULK_TIMEOUT_MS });
 }
 
 async function openVault(store: SecretRepository, masterKey: string, pinned: CaIdentity | null): Promise<SecretVault> {
