@@ -9,7 +9,7 @@ import { BULK_TIMEOUT_MS, type SqlDatabase } from '../store/sql';
 import { CaLoadError } from './ca-errors';
 import { generateRootCa } from './ca-generator';
 import { chainSubject, pinOrVerify, spkiSha256, type CaIdentity, type CaKeyBackend, type PinOutcome } from './ca-identity';
-import { caFilesExist, caFromKeyObject, chainPemOf, generatedCaPaths, readCaFiles, readChainPem, writeCaFiles, type CaKeystoreParams } from './ca-keystore';
+import { caFilesExist, caFromKeyObject, chainPemOf, generatedCaPaths, readCaFiles, readChainPem, writeCaFiles, type CaFiles, type CaKeystoreParams } from './ca-keystore';
 import { DamagedSecretError, WrongMasterKeyError } from './master-key';
 import { rewrapSecrets, SECRET_PURPOSE, SecretVault } from './secret-vault';
 import { resolveTokenPepper, type ResolvedPepper } from './token-pepper';
@@ -44,6 +44,8 @@ interface FoundKey {
   readonly chain: readonly X509Certificate[];
   readonly keyObject: KeyObject;
   readonly origin: CaOrigin;
+  /** Where the key is kept from now on (a key found in files moves into the ledger when there is a vault). */
+  readonly backend: CaKeyBackend;
   readonly keyFile?: { readonly path: string; readonly encrypted: boolean };
 }
 
@@ -64,17 +66,18 @@ export async function resolveCaCustody(db: SqlDatabase, params: CaCustodyParams,
       const identity: CaIdentity = {
         chainPem: chainPemOf(found.certificate, found.chain),
         spkiSha256: spkiSha256(new Uint8Array(found.certificate.publicKey.rawData)),
-        backend: vault ? 'ledger' : 'file',
+        backend: found.backend,
       };
       const pin = await pinOrVerify(identities, identity);
       let wrappedKeyNow = false;
-      if (vault && !(await vault.unwrap(SECRET_PURPOSE.caKey))) {
+      if (vault && found.backend === 'ledger' && !(await vault.unwrap(SECRET_PURPOSE.caKey))) {
         await vault.wrap(SECRET_PURPOSE.caKey, found.keyObject.export({ format: 'der', type: 'pkcs8' }));
         wrappedKeyNow = true;
       }
       const pepper = await resolveTokenPepper({ dataDir: params.dataDir, fromEnv: params.pepperFromEnv, vault, hasApiKeys: await identities.hasApiKeys() });
-      // A new CA without the master key goes to files only once the ledger is sure to pin it (just before commit).
-      if (found.origin === 'generated' && !vault) {
+      // A new CA kept in files is written last, still inside the transaction: if the write fails nothing is
+      // pinned; if the commit fails, the next start finds the files (and no pin) and adopts them.
+      if (found.origin === 'generated' && found.backend === 'file') {
         await writeCaFiles(generatedCaPaths(params.dataDir), found.certificate, found.keyObject, params.passphrase);
       }
       return { ca, identity, origin: found.origin, pin, wrappedKeyNow, keyFile: found.keyFile, pepper, vault };
@@ -125,15 +128,16 @@ async function findCaKey(
   clock: Clock,
   serials: SerialSource,
 ): Promise<FoundKey> {
+  // A PKCS#11 key (CA_KEY_PKCS11_URI) plugs in here as backend 'pkcs11': pinned by its public key only.
   if (params.certFile && params.keyFile) {
-    return fromFiles(await readCaFiles(params.certFile, params.keyFile, params.chainFile, params.passphrase), 'configured-files');
+    return fromFiles(await readCaFiles(params.certFile, params.keyFile, params.chainFile, params.passphrase), 'configured-files', vault);
   }
   if (pinned?.backend === 'ledger') return fromLedger(pinned, vault);
   if (pinned?.backend === 'pkcs11') {
     throw new CaLoadError(`this ledger's CA "${chainSubject(pinned.chainPem)}" keeps its key in a PKCS#11 token: set CA_KEY_PKCS11_URI (and its PIN). Refusing to start.`);
   }
   const paths = generatedCaPaths(params.dataDir);
-  if (await caFilesExist(paths)) return fromFiles(await readCaFiles(paths.cert, paths.key, undefined, params.passphrase), 'data-dir-files');
+  if (await caFilesExist(paths)) return fromFiles(await readCaFiles(paths.cert, paths.key, undefined, params.passphrase), 'data-dir-files', vault);
   if (pinned) throw new CaLoadError(missingFilesMessage(pinned, params, vault !== null));
   if (await identities.hasIssued()) {
     throw new CaLoadError(
@@ -143,11 +147,12 @@ async function findCaKey(
     );
   }
   const root = await generateRootCa(params, crypto, clock, serials);
-  return { ...root, chain: [], origin: 'generated', keyFile: vault ? undefined : { path: paths.key, encrypted: Boolean(params.passphrase) } };
+  if (vault) return { ...root, chain: [], origin: 'generated', backend: 'ledger' };
+  return { ...root, chain: [], origin: 'generated', backend: 'file', keyFile: { path: paths.key, encrypted: Boolean(params.passphrase) } };
 }
 
-function fromFiles(files: Awaited<ReturnType<typeof readCaFiles>>, origin: CaOrigin): FoundKey {
-  return { ...files, origin, keyFile: { path: files.keyPath, encrypted: files.encrypted } };
+function fromFiles(files: CaFiles, origin: CaOrigin, vault: SecretVault | null): FoundKey {
+  return { ...files, origin, backend: vault ? 'ledger' : 'file', keyFile: { path: files.keyPath, encrypted: files.encrypted } };
 }
 
 async function fromLedger(pinned: CaIdentity, vault: SecretVault | null): Promise<FoundKey> {
@@ -166,7 +171,7 @@ async function fromLedger(pinned: CaIdentity, vault: SecretVault | null): Promis
   }
   if (!der) throw new CaLoadError('this ledger pins a CA whose key it keeps, but holds no wrapped CA key (was the wrapped_secrets table edited?). Refusing to start.');
   const { certificate, chain } = readChainPem(pinned.chainPem, 'the ledger\'s pinned CA chain');
-  return { certificate, chain, keyObject: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), origin: 'ledger' };
+  return { certificate, chain, keyObject: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), origin: 'ledger', backend: 'ledger' };
 }
 
 function missingFilesMessage(pinned: CaIdentity, params: CaCustodyParams, hasMasterKey: boolean): string {
