@@ -1,29 +1,9 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { MASTER_KEY, OTHER_MASTER_KEY } from '../helpers/custody';
 import { tempDir } from '../helpers/openssl';
-import { BIN, serviceEnv, spawnService } from '../helpers/service-process';
+import { runCli, serviceEnv, spawnService } from '../helpers/service-process';
 
 jest.setTimeout(300_000);
-
-/** Runs the real CLI to its exit (bounded), with its output. */
-function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mtls-ca ${args.join(' ')} did not exit within ${timeoutMs} ms; output:\n${stdout}${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** Needs `npm run build` (the CLI runs dist/). */
 describe('the CA custody through the real CLI', () => {

@@ -47,15 +47,28 @@ async function previousVersionFiles(dataDir: string): Promise<{ spki: string; pe
   return { spki: spkiSha256(new Uint8Array(ca.certificate.publicKey.rawData)), pepper };
 }
 
-describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
-  let db: TestDatabase;
+/** Data directories and services of one test, and their cleanup (with the test database). */
+function workspace() {
   const dirs: string[] = [];
   const running: Started[] = [];
-  const newDir = async () => {
-    const d = await tempDir();
-    dirs.push(d);
-    return d;
+  return {
+    running,
+    async newDir() {
+      const d = await tempDir();
+      dirs.push(d);
+      return d;
+    },
+    async cleanup(db: TestDatabase) {
+      for (const s of running.splice(0)) await s.close();
+      await db.drop();
+      for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+    },
   };
+}
+
+describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
+  let db: TestDatabase;
+  const { running, newDir, cleanup } = workspace();
   /** PGlite's ledger lives in the first data directory; PostgreSQL's is shared by every data directory. */
   const targetFor = (dataDir: string): LedgerTarget => (backend === 'pglite' ? { kind: 'pglite', dataDir: path.join(dataDir, 'db') } : db.target);
   const start = async (dataDir: string, env: Record<string, string> = {}, target = targetFor(dataDir), logger?: Parameters<typeof startOn>[3]) => {
@@ -71,11 +84,7 @@ describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
   beforeEach(async () => {
     db = await createTestDatabase(backend);
   });
-  afterEach(async () => {
-    for (const s of running.splice(0)) await s.close();
-    await db.drop();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  afterEach(() => cleanup(db));
 
   it('with MTLS_CA_MASTER_KEY keeps no key and no pepper on disk; another start with an empty data directory serves the same CA and accepts its keys; a wrong master key refuses and changes nothing', async () => {
     const dirA = await newDir();
@@ -173,21 +182,11 @@ const postgresOnly = process.env.MTLS_CA_TEST_POSTGRES_URL ? describe : describe
 
 postgresOnly('the CA custody of replicas on PostgreSQL without the master key', () => {
   let db: TestDatabase;
-  const dirs: string[] = [];
-  const running: Started[] = [];
-  const newDir = async () => {
-    const d = await tempDir();
-    dirs.push(d);
-    return d;
-  };
+  const { running, newDir, cleanup } = workspace();
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
   });
-  afterAll(async () => {
-    for (const s of running.splice(0)) await s.close();
-    await db.drop();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup(db));
 
   it('pins the first replica\'s CA files; a replica without them, with another CA, or without the pepper refuses and changes nothing', async () => {
     const dirA = await newDir();

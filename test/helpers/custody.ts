@@ -12,7 +12,7 @@ import { openPglite } from '../../src/store/pglite';
 import { openPostgres } from '../../src/store/postgres';
 import type { LedgerTarget } from '../../src/store/ledger';
 import type { SqlDatabase } from '../../src/store/sql';
-import { ADMIN, headersOf } from './test-service';
+import { ADMIN, headersOf, testServiceEnv } from './test-service';
 
 /** A master key as an operator would make one (openssl rand -base64 32). */
 export const MASTER_KEY = 'k5Gm1y0bqZ2mSx8u5J8b0m2m3QhWcI9yKcXlqv3pZ4E=';
@@ -26,17 +26,7 @@ export interface Started {
 
 /** startService on a given ledger and data directory (PGlite's ledger may live apart from the data dir). */
 export async function startOn(target: LedgerTarget, dataDir: string, env: Record<string, string> = {}, logger?: Logger): Promise<Started> {
-  const config = loadConfig({
-    MTLS_CA_DATA_DIR: dataDir,
-    PUBLIC_BASE_URL: 'http://ca.test',
-    MTLS_CA_BOOTSTRAP_APP_KEY: ADMIN.appKey,
-    MTLS_CA_BOOTSTRAP_APP_TOKEN: ADMIN.appToken,
-    LOG_LEVEL: 'silent',
-    RATE_LIMIT_SIGN_PER_IP: '0',
-    RATE_LIMIT_PER_KEY: '0',
-    AUTH_FAILURE_LIMIT: '0',
-    ...env,
-  });
+  const config = loadConfig(testServiceEnv(dataDir, env));
   const service = await startService(config, logger ?? pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2)), { ledgerTarget: target });
   return { service, http: request(service.app), close: () => service.close() };
 }
