@@ -216,3 +216,41 @@ postgresOnly('the CA custody of replicas on PostgreSQL without the master key', 
     expect(await ledgerSnapshot(db.target)).toEqual(before);
   });
 });
+
+postgresOnly('the CA custody of replicas on PostgreSQL with the master key', () => {
+  let db: TestDatabase;
+  const { running, newDir, cleanup } = workspace();
+  beforeEach(async () => {
+    db = await createTestDatabase('postgres');
+  });
+  afterEach(() => cleanup(db));
+
+  it('replicas starting together on an empty ledger take turns: one CA, one pepper, the same /ca.pem everywhere', async () => {
+    const dirs = await Promise.all([newDir(), newDir(), newDir()]);
+    const replicas = await Promise.all(dirs.map((d) => startOn(db.target, d, M)));
+    running.push(...replicas);
+    const pems = await Promise.all(replicas.map(async (r) => (await r.http.get('/ca.pem')).text));
+    expect(new Set(pems).size).toBe(1);
+    const counts = await replicas[0].service.ledger.sql.query<{ purpose: string }>('SELECT purpose FROM wrapped_secrets ORDER BY purpose');
+    expect(counts.map((r) => r.purpose)).toEqual(['api-token-pepper', 'ca-key']);
+    const made = await replicas[1].http.post('/keys').set(adminHeaders).send({ account: 'ops', permissions: ['admin'] });
+    expect((await replicas[2].http.get('/keys').set({ 'X-API-AppKey': made.body.appKey, 'X-API-AppToken': made.body.appToken })).status).toBe(200);
+  });
+
+  it('imports CA_CERT_FILE/CA_KEY_FILE into the ledger once; later replicas need neither file', async () => {
+    const filesDir = await newDir();
+    const given = await loadOrCreateCa({ dataDir: filesDir, subject: 'CN=Imported CA', keyAlgorithm: 'ECDSA-P384', validityDays: 30 }, globalThis.crypto, systemClock, randomSerialSource);
+    const { logger, lines } = recordingLogger();
+    const a = await startOn(db.target, await newDir(), { ...M, CA_CERT_FILE: given.certPath, CA_KEY_FILE: given.keyPath }, logger);
+    running.push(a);
+    expect(await pinOf(a)).toEqual({ spki_sha256: caSpki(a), backend: 'ledger' });
+    expect(lines.map((l) => l.msg)).toContain('wrapped the CA key into the ledger with MTLS_CA_MASTER_KEY: from now on no replica needs the CA files (remove the clear key file once every replica has the master key)');
+    await fs.rm(filesDir, { recursive: true });
+    const dirB = await newDir();
+    const b = await startOn(db.target, dirB, M);
+    running.push(b);
+    expect(b.service.ca.certificate.subject).toBe('CN=Imported CA');
+    expect((await b.http.get('/ca.pem')).text).toBe((await a.http.get('/ca.pem')).text);
+    await expectNoSecretsIn(dirB, caPrivateBytes(b.service));
+  });
+});
