@@ -65,6 +65,7 @@ export const configSchema = z
     MTLS_CA_BOOTSTRAP_APP_TOKEN: z.string().min(32, 'must be at least 32 characters (128 bits or more)').max(256).optional(),
     API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     API_TOKEN_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
+    MTLS_CA_MASTER_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').max(1024).optional(),
     CA_CERT_FILE: z.string().min(1).optional(),
     CA_KEY_FILE: z.string().min(1).optional(),
     CA_CHAIN_FILE: z.string().min(1).optional(),
@@ -82,7 +83,8 @@ export const configSchema = z
       .optional(),
     CA_KEY_PKCS11_PIN: z.string().min(1).max(256).optional(),
     CA_KEY_PKCS11_SESSIONS: z.coerce.number().int().min(1).max(64).default(4),
-    CA_SUBJECT: z.string().min(3).default('CN=mtls-ca Root CA,O=mtls-ca'),
+    // Unset: a generated root is named `CN=mtls-ca Root CA <6 random hex>,O=mtls-ca` (unique per install).
+    CA_SUBJECT: z.string().min(3).optional(),
     CA_VALIDITY_DAYS: positiveInt(3650),
     CA_KEY_ALGORITHM: z.enum(['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096']).default('ECDSA-P256'),
     CERT_VALIDITY_DAYS: positiveInt(365),

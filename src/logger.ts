@@ -22,6 +22,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           '*.pin',
           'DATABASE_URL',
           'API_TOKEN_PEPPER',
+          'MTLS_CA_MASTER_KEY',
+          'MTLS_CA_NEW_MASTER_KEY',
           'MTLS_CA_BOOTSTRAP_APP_TOKEN',
           'METRICS_TOKEN',
         ],

@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app';
-import { loadOrCreateCa } from './ca/ca-keystore';
-import { loadTokenPepper } from './ca/token-pepper';
+import type { SecretVault } from './ca/secret-vault';
+import { resolveCaCustody, type CaCustodyParams } from './ca/ca-custody';
+import { logCustody } from './ca/custody-log';
 import type { Config } from './config';
 import { TokenHasher } from './domain/api-key';
 import type { CertificateAuthority } from './ca/certificate-authority';
@@ -43,6 +44,8 @@ export interface Service {
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
   readonly audit: AuditTrail;
+  /** Secrets wrapped in the ledger by MTLS_CA_MASTER_KEY (null without it), for features that keep private keys. */
+  readonly vault: SecretVault | null;
   /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
@@ -74,41 +77,51 @@ export function ledgerTargetFor(config: Config): LedgerTarget {
     : { kind: 'pglite', dataDir: config.MTLS_CA_DATA_DIR };
 }
 
+/** The CA_* settings, the master key and the pepper, as the custody resolution takes them. */
+export function custodyParamsOf(config: Config): CaCustodyParams {
+  return {
+    dataDir: config.MTLS_CA_DATA_DIR,
+    certFile: config.CA_CERT_FILE,
+    keyFile: config.CA_KEY_FILE,
+    chainFile: config.CA_CHAIN_FILE,
+    passphrase: config.CA_KEY_PASSPHRASE,
+    subject: config.CA_SUBJECT,
+    keyAlgorithm: config.CA_KEY_ALGORITHM,
+    validityDays: config.CA_VALIDITY_DAYS,
+    masterKey: config.MTLS_CA_MASTER_KEY,
+    pepperFromEnv: config.API_TOKEN_PEPPER,
+    pkcs11: config.CA_KEY_PKCS11_URI
+      ? { uri: config.CA_KEY_PKCS11_URI, pin: config.CA_KEY_PKCS11_PIN, sessions: config.CA_KEY_PKCS11_SESSIONS }
+      : undefined,
+  };
+}
+
 /** Wires everything from the parsed config: ledger, CA, keys, services, HTTP app. */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   const clock = overrides.clock ?? systemClock;
   const serials = overrides.serials ?? randomSerialSource;
   const crypto = overrides.crypto ?? globalThis.crypto;
 
-  const { ca, generated, encrypted, keyPath } = await loadOrCreateCa(
-    {
-      dataDir: config.MTLS_CA_DATA_DIR,
-      certFile: config.CA_CERT_FILE,
-      keyFile: config.CA_KEY_FILE,
-      chainFile: config.CA_CHAIN_FILE,
-      passphrase: config.CA_KEY_PASSPHRASE,
-      subject: config.CA_SUBJECT,
-      keyAlgorithm: config.CA_KEY_ALGORITHM,
-      validityDays: config.CA_VALIDITY_DAYS,
-    },
-    crypto,
-    clock,
-    serials,
-  );
-  logger.info({ generated, subject: ca.certificate.subject, keyId: ca.keyId, notAfter: ca.notAfter }, generated ? 'generated a new root CA' : 'loaded the CA');
-  if (!encrypted) {
-    logger.warn({ keyPath }, 'THE CA PRIVATE KEY IS STORED UNENCRYPTED: set CA_KEY_PASSPHRASE (and re-create or encrypt the key) for production');
-  }
-
+  // The ledger first: the CA identity and the secrets are resolved against it (see ca-custody).
   const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
   try {
-    const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
+    const custody = await resolveCaCustody(ledger.sql, custodyParamsOf(config), crypto, clock, serials);
+    const { ca } = custody;
+    logCustody(custody, ledger.kind, logger);
+    const pepper = custody.pepper.pepper;
     await secureDataDir(config.MTLS_CA_DATA_DIR, logger);
     const audit = new AuditTrail(ledger.audit, clock, logger);
     await audit.record({
       action: 'ca.load',
       outcome: 'success',
-      details: { keyId: ca.keyId, subject: ca.certificate.subject, notAfter: ca.notAfter.toISOString(), generated: String(generated) },
+      details: {
+        keyId: ca.keyId,
+        subject: ca.certificate.subject,
+        notAfter: ca.notAfter.toISOString(),
+        generated: String(custody.origin === 'generated'),
+        backend: custody.identity.backend,
+        pin: custody.pin,
+      },
     });
     // Rate limits: in PostgreSQL, one table shared by every replica (insured in memory); on the embedded
     // database, in memory (one process; the same counts in PGlite cost ~4 ms a request, measured).
@@ -219,12 +232,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       keys,
       crl,
       audit,
+      vault: custody.vault,
       metrics,
       bootstrapKey,
       close: async () => {
         crl.stop();
         await audit.drain();
         await ledger.close();
+        await ca.signer.close();
       },
     };
   } catch (e) {

@@ -1,21 +1,17 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import {
-  BasicConstraintsExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  Name,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-  X509CertificateGenerator,
-} from '@peculiar/x509';
+import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, SubjectKeyIdentifierExtension, X509Certificate } from '@peculiar/x509';
 import { keyObjectSigner } from './ca-signer';
 import { CertificateAuthority, type CaKeyAlgorithm } from './certificate-authority';
 import { subjectKeyIdentifier } from '../domain/issuance-profile';
-import { decodePem } from '../domain/pem';
+import { decodePem, encodePem } from '../domain/pem';
 import type { Clock } from '../domain/clock';
 import type { SerialSource } from '../domain/serial-number';
+import { CaLoadError } from './ca-errors';
+import { generateRootCa } from './ca-generator';
+
+export { CaLoadError } from './ca-errors';
 
 /** Where the CA comes from: files given by the operator, or generated once into the data directory. */
 export interface CaKeystoreParams {
@@ -24,7 +20,8 @@ export interface CaKeystoreParams {
   readonly keyFile?: string;
   readonly chainFile?: string;
   readonly passphrase?: string;
-  readonly subject: string;
+  /** Unset: a unique default (see defaultCaSubject). */
+  readonly subject?: string;
   readonly keyAlgorithm: CaKeyAlgorithm;
   readonly validityDays: number;
 }
@@ -37,116 +34,74 @@ export interface CaLoadResult {
   readonly keyPath: string;
 }
 
-export class CaLoadError extends Error {}
+/** A CA certificate, the certificates above it, and its private key, as read from PEM files. */
+export interface CaFiles {
+  readonly certificate: X509Certificate;
+  readonly chain: X509Certificate[];
+  readonly keyObject: KeyObject;
+  readonly encrypted: boolean;
+  readonly certPath: string;
+  readonly keyPath: string;
+}
 
 export function generatedCaPaths(dataDir: string): { cert: string; key: string } {
   return { cert: path.join(dataDir, 'ca', 'ca.crt'), key: path.join(dataDir, 'ca', 'ca.key') };
 }
 
-/** Loads the configured CA, or generates a self-signed root on first start. Refuses a mismatched or non-CA pair. */
+/**
+ * Files only, no ledger (benchmarks, unit tests): loads the configured CA, or generates a self-signed
+ * root into the data directory on first use. The service resolves its CA through ca-custody instead.
+ */
 export async function loadOrCreateCa(params: CaKeystoreParams, crypto: Crypto, clock: Clock, serials: SerialSource): Promise<CaLoadResult> {
-  if (params.certFile && params.keyFile) {
-    const ca = await loadCa(params.certFile, params.keyFile, params.chainFile, params.passphrase, crypto);
-    return { ca, generated: false, encrypted: await isEncrypted(params.keyFile), certPath: params.certFile, keyPath: params.keyFile };
-  }
-  const paths = generatedCaPaths(params.dataDir);
+  const paths = params.certFile && params.keyFile ? { cert: params.certFile, key: params.keyFile } : generatedCaPaths(params.dataDir);
   let generated = false;
-  if (!(await exists(paths.cert)) || !(await exists(paths.key))) {
-    await generateCa(params, paths, crypto, clock, serials);
+  if (!params.certFile && !(await caFilesExist(paths))) {
+    const root = await generateRootCa(params, crypto, clock, serials);
+    await writeCaFiles(paths, root.certificate, root.keyObject, params.passphrase);
     generated = true;
   }
-  const ca = await loadCa(paths.cert, paths.key, undefined, params.passphrase, crypto);
-  return { ca, generated, encrypted: await isEncrypted(paths.key), certPath: paths.cert, keyPath: paths.key };
+  const files = await readCaFiles(paths.cert, paths.key, params.certFile ? params.chainFile : undefined, params.passphrase);
+  const ca = await caFromKeyObject(files.certificate, files.chain, files.keyObject, crypto);
+  return { ca, generated, encrypted: files.encrypted, certPath: paths.cert, keyPath: paths.key };
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
+export async function caFilesExist(paths: { cert: string; key: string }): Promise<boolean> {
+  const exists = (p: string) => fs.access(p).then(() => true, () => false);
+  return (await exists(paths.cert)) && (await exists(paths.key));
 }
 
-async function isEncrypted(keyFile: string): Promise<boolean> {
-  const text = await fs.readFile(keyFile, 'utf8');
-  return text.includes('ENCRYPTED');
-}
-
-function keyGenParams(alg: CaKeyAlgorithm): RsaHashedKeyGenParams | EcKeyGenParams {
-  switch (alg) {
-    case 'ECDSA-P256':
-      return { name: 'ECDSA', namedCurve: 'P-256' };
-    case 'ECDSA-P384':
-      return { name: 'ECDSA', namedCurve: 'P-384' };
-    default:
-      return {
-        name: 'RSASSA-PKCS1-v1_5',
-        modulusLength: Number(alg.slice(4)),
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: 'SHA-256',
-      };
-  }
-}
-
-async function generateCa(
-  params: CaKeystoreParams,
-  paths: { cert: string; key: string },
-  crypto: Crypto,
-  clock: Clock,
-  serials: SerialSource,
-): Promise<void> {
+/** Writes a generated CA as files (the key mode 0600, encrypted PKCS#8 with a passphrase); never overwrites. */
+export async function writeCaFiles(paths: { cert: string; key: string }, certificate: X509Certificate, keyObject: KeyObject, passphrase?: string): Promise<void> {
   await fs.mkdir(path.dirname(paths.key), { recursive: true, mode: 0o700 });
-  const keys = (await crypto.subtle.generateKey(keyGenParams(params.keyAlgorithm), true, ['sign', 'verify'])) as CryptoKeyPair;
-  const now = clock.now();
-  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
-  const notAfter = new Date(notBefore.getTime() + params.validityDays * 86_400_000);
-  const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
-  const cert = await X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: Buffer.from(serials.next()).toString('hex'),
-      name: parseSubject(params.subject),
-      notBefore,
-      notAfter,
-      keys,
-      signingAlgorithm: keys.privateKey.algorithm.name === 'ECDSA'
-        ? { name: 'ECDSA', hash: params.keyAlgorithm === 'ECDSA-P384' ? 'SHA-384' : 'SHA-256' }
-        : { name: 'RSASSA-PKCS1-v1_5' },
-      extensions: [
-        new BasicConstraintsExtension(true, 0, true),
-        new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature, true),
-        new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
-      ],
-    },
-    crypto,
-  );
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyObject = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-  const keyPem = params.passphrase
-    ? keyObject.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: params.passphrase })
+  const keyPem = passphrase
+    ? keyObject.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })
     : keyObject.export({ format: 'pem', type: 'pkcs8' });
   // 'wx': never overwrite a CA that another process created meanwhile.
   await fs.writeFile(paths.key, keyPem, { mode: 0o600, flag: 'wx' });
-  await fs.writeFile(paths.cert, cert.toString('pem') + '\n', { mode: 0o644, flag: 'wx' });
+  await fs.writeFile(paths.cert, certificate.toString('pem') + '\n', { mode: 0o644, flag: 'wx' });
 }
 
-function parseSubject(subject: string): Name {
-  try {
-    return new Name(subject);
-  } catch (cause) {
-    throw new CaLoadError(`CA_SUBJECT "${subject}" is not a distinguished name (e.g. "CN=Example Root CA,O=Example")`, { cause } as ErrorOptions);
-  }
-}
-
-function readCertificates(text: string, file: string): X509Certificate[] {
+function readCertificates(text: string, source: string): X509Certificate[] {
   const blocks = decodePem(text).filter((b) => b.label === 'CERTIFICATE');
-  if (blocks.length === 0) throw new CaLoadError(`${file} holds no PEM CERTIFICATE`);
+  if (blocks.length === 0) throw new CaLoadError(`${source} holds no PEM CERTIFICATE`);
   return blocks.map((b) => new X509Certificate(new Uint8Array(b.der)));
 }
 
-async function loadCa(certFile: string, keyFile: string, chainFile: string | undefined, passphrase: string | undefined, crypto: Crypto) {
+/** The certificate and the certificates above it, from a PEM chain (the ledger's pin). */
+export function readChainPem(chainPem: string, source: string): { certificate: X509Certificate; chain: X509Certificate[] } {
+  const [certificate, ...chain] = readCertificates(chainPem, source);
+  return { certificate, chain };
+}
+
+export function chainPemOf(certificate: X509Certificate, chain: readonly X509Certificate[]): string {
+  return [certificate, ...chain].map((c) => encodePem('CERTIFICATE', new Uint8Array(c.rawData))).join('');
+}
+
+/** Reads a CA certificate (with bundled or separate chain) and its private key from PEM files. */
+export async function readCaFiles(certFile: string, keyFile: string, chainFile: string | undefined, passphrase: string | undefined): Promise<CaFiles> {
   const [certText, keyText] = await Promise.all([fs.readFile(certFile, 'utf8'), fs.readFile(keyFile, 'utf8')]);
   const [certificate, ...bundled] = readCertificates(certText, certFile);
   const chain = chainFile ? readCertificates(await fs.readFile(chainFile, 'utf8'), chainFile) : bundled;
-
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey({ key: keyText, format: 'pem', passphrase: passphrase ?? '' });
@@ -158,27 +113,31 @@ async function loadCa(certFile: string, keyFile: string, chainFile: string | und
         : `cannot read the CA key in ${keyFile}: not a PEM private key`,
     );
   }
+  return { certificate, chain, keyObject, encrypted: keyText.includes('ENCRYPTED'), certPath: certFile, keyPath: keyFile };
+}
 
+/**
+ * The one place a CertificateAuthority is built: checks that the certificate is a CA that may sign
+ * certificates and that the key is its key, then imports the key for signing.
+ */
+export async function caFromKeyObject(certificate: X509Certificate, chain: readonly X509Certificate[], keyObject: KeyObject, crypto: Crypto): Promise<CertificateAuthority> {
+  const subject = certificate.subject;
   const basic = certificate.getExtension(BasicConstraintsExtension);
-  if (!basic || !basic.ca) throw new CaLoadError(`${certFile} is not a CA certificate (basicConstraints CA:TRUE is missing)`);
+  if (!basic || !basic.ca) throw new CaLoadError(`the certificate "${subject}" is not a CA certificate (basicConstraints CA:TRUE is missing)`);
   const usage = certificate.getExtension(KeyUsagesExtension);
   if (usage && !(usage.usages & KeyUsageFlags.keyCertSign)) {
-    throw new CaLoadError(`${certFile} may not sign certificates (keyUsage lacks keyCertSign)`);
+    throw new CaLoadError(`the certificate "${subject}" may not sign certificates (keyUsage lacks keyCertSign)`);
   }
   const certSpki = Buffer.from(certificate.publicKey.rawData);
   const keySpki = createPublicKey(keyObject).export({ format: 'der', type: 'spki' });
-  if (!certSpki.equals(keySpki)) throw new CaLoadError(`the CA key in ${keyFile} does not match the certificate in ${certFile}`);
+  if (!certSpki.equals(keySpki)) throw new CaLoadError(`the CA key does not match the certificate "${subject}"`);
 
   const type = keyObject.asymmetricKeyType;
-  let importParams: RsaHashedImportParams | EcKeyImportParams;
   if (type === 'ec') {
     const curve = keyObject.asymmetricKeyDetails?.namedCurve;
     const namedCurve = curve === 'prime256v1' ? 'P-256' : curve === 'secp384r1' ? 'P-384' : curve === 'secp521r1' ? 'P-521' : undefined;
     if (!namedCurve) throw new CaLoadError(`the CA key uses the unsupported curve ${curve}`);
-    importParams = { name: 'ECDSA', namedCurve };
-  } else if (type === 'rsa') {
-    importParams = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-  } else {
+  } else if (type !== 'rsa') {
     throw new CaLoadError(`the CA key type ${type} is not supported (use ECDSA P-256/P-384 or RSA)`);
   }
   const ski = certificate.getExtension(SubjectKeyIdentifierExtension);

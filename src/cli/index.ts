@@ -4,6 +4,7 @@ import { CaError } from '../domain/errors';
 import { serve } from '../main';
 import { keysCommand } from './keys-command';
 import { auditCommand } from './audit-command';
+import { secretsCommand } from './secrets-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
@@ -14,6 +15,7 @@ usage:
   mtls-ca serve                 run the CA service (configured by environment variables; see README)
   mtls-ca keys ...              manage API keys (mtls-ca keys --help)
   mtls-ca audit verify          check the audit trail's hash chain (mtls-ca audit --help)
+  mtls-ca secrets rewrap        re-wrap the ledger's secrets under a new MTLS_CA_MASTER_KEY (mtls-ca secrets --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
 `;
 
@@ -29,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'secrets':
+      return secretsCommand(rest);
     case 'gateway': {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));

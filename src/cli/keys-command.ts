@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
-import { loadTokenPepper } from '../ca/token-pepper';
+import { resolveLedgerPepper } from '../ca/ca-custody';
 import { TokenHasher } from '../domain/api-key';
 import { systemClock } from '../domain/clock';
 import { openLedger } from '../store/ledger';
@@ -31,7 +31,13 @@ interface KeyOps {
 async function direct(): Promise<KeyOps> {
   const config = loadConfig();
   const ledger = await openLedger(ledgerTargetFor(config));
-  const pepper = await loadTokenPepper(config.MTLS_CA_DATA_DIR, config.API_TOKEN_PEPPER);
+  let pepper: Buffer;
+  try {
+    pepper = await resolveLedgerPepper(ledger.sql, { dataDir: config.MTLS_CA_DATA_DIR, masterKey: config.MTLS_CA_MASTER_KEY, pepperFromEnv: config.API_TOKEN_PEPPER });
+  } catch (e) {
+    await ledger.close();
+    throw e;
+  }
   // Key changes made here are audited like those made through the API (log lines go to stderr).
   const audit = new AuditTrail(ledger.audit, systemClock, createLogger(config.LOG_LEVEL, pino.destination(2)));
   const keys = new KeyService(ledger.apiKeys, new TokenHasher(pepper), systemClock, audit);

@@ -46,7 +46,7 @@ describeHsm.each(backends())(`a CA whose key lives in SoftHSM2, on %s${unavailab
     new OcspResponder({
       ca,
       ledger: ledger.certificates,
-      crlNumber: () => crl.current()?.crlNumber ?? null,
+      revocationMark: () => crl.revocationMark(),
       clock: systemClock,
       crypto: globalThis.crypto,
       serials: randomSerialSource,

@@ -22,6 +22,7 @@ describe('secrets never reach the logs', () => {
       pepper: 'pepper-SECRET-0123456789abcdefghijklmnopqrstu',
       dbPassword: 'db-password-SECRET',
       metricsToken: 'metrics-token-SECRET-0123456789',
+      masterKey: 'master-key-SECRET-0123456789abcdefghijklmn',
     };
     const dataDir = await tempDir();
     const config = loadConfig({
@@ -33,6 +34,7 @@ describe('secrets never reach the logs', () => {
       DATABASE_URL: `postgresql://user:${secrets.dbPassword}@127.0.0.1:1/none`,
       LOG_LEVEL: 'trace',
       METRICS_TOKEN: secrets.metricsToken,
+      MTLS_CA_MASTER_KEY: secrets.masterKey,
     });
     const logger = pino({ level: 'trace' }, sink);
     const db = await createTestDatabase('pglite');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import request from 'supertest';
 import { loadConfig } from '../../src/config';
-import { loadTokenPepper } from '../../src/ca/token-pepper';
+import { resolveTokenPepper } from '../../src/ca/token-pepper';
 import { newAppKey, newAppToken, TokenHasher } from '../../src/domain/api-key';
 import type { Clock } from '../../src/domain/clock';
 import { expandPermissions } from '../../src/domain/permissions';
@@ -45,11 +45,9 @@ export function headersOf(key: { appKey: string; appToken: string }): Record<str
   return { 'X-API-AppKey': key.appKey, 'X-API-AppToken': key.appToken };
 }
 
-/** The real service (real CA, real ledger) through createApp, for supertest. */
-export async function startTestService(backend: BackendName, options: TestServiceOptions = {}): Promise<TestService> {
-  const dataDir = options.dataDir ?? (await tempDir());
-  const db = options.db ?? (await createTestDatabase(backend));
-  const config = loadConfig({
+/** The environment of a test service: the bootstrap admin key, silent logs, abuse limits off, then `env`. */
+export function testServiceEnv(dataDir: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
     MTLS_CA_DATA_DIR: dataDir,
     PUBLIC_BASE_URL: 'http://ca.test',
     MTLS_CA_BOOTSTRAP_APP_KEY: ADMIN.appKey,
@@ -59,8 +57,15 @@ export async function startTestService(backend: BackendName, options: TestServic
     RATE_LIMIT_SIGN_PER_IP: '0',
     RATE_LIMIT_PER_KEY: '0',
     AUTH_FAILURE_LIMIT: '0',
-    ...options.env,
-  });
+    ...env,
+  };
+}
+
+/** The real service (real CA, real ledger) through createApp, for supertest. */
+export async function startTestService(backend: BackendName, options: TestServiceOptions = {}): Promise<TestService> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const db = options.db ?? (await createTestDatabase(backend));
+  const config = loadConfig(testServiceEnv(dataDir, options.env));
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
   const logger = options.logger ?? pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2));
@@ -80,7 +85,8 @@ export async function startTestService(backend: BackendName, options: TestServic
     },
     async insertKey(account, permissions) {
       const pair = { appKey: newAppKey(), appToken: newAppToken() };
-      const hasher = new TokenHasher(await loadTokenPepper(dataDir, config.API_TOKEN_PEPPER));
+      const { pepper } = await resolveTokenPepper({ dataDir, fromEnv: config.API_TOKEN_PEPPER, vault: service.vault, hasApiKeys: true });
+      const hasher = new TokenHasher(pepper);
       await service.ledger.apiKeys.create({
         appKey: pair.appKey,
         account,

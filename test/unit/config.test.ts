@@ -51,6 +51,7 @@ describe('configuration', () => {
     ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key' }],
     ['MTLS_CA_BOOTSTRAP_APP_TOKEN', { MTLS_CA_BOOTSTRAP_APP_KEY: 'admin-key', MTLS_CA_BOOTSTRAP_APP_TOKEN: 'short' }],
     ['CA_KEY_FILE', { CA_CERT_FILE: '/tmp/ca.crt' }],
+    ['MTLS_CA_MASTER_KEY', { MTLS_CA_MASTER_KEY: 'shorter-than-32-characters' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['METRICS_ENABLED', { METRICS_ENABLED: 'maybe' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'too-short' }],

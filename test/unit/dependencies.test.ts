@@ -7,10 +7,10 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const runtimeDeps = new Set(Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }));
 const devDeps = new Set(Object.keys(pkg.devDependencies ?? {}));
 
-/** Declared for work in progress on issue 11 before any code imports them (remove once imported). */
-const NOT_YET_IMPORTED = ['pkcs11js', 'rate-limiter-flexible'];
-/** Imported by tests without being declared: installed through jest's coverage tooling (to be declared). */
-const UNDECLARED_IN_TESTS = ['js-yaml'];
+/** Declared before any code imports them (none today). */
+const NOT_YET_IMPORTED: string[] = [];
+/** Imported by tests without being declared (none today). */
+const UNDECLARED_IN_TESTS: string[] = [];
 
 /** Package names a directory's .ts/.js files import or require (relative paths and Node built-ins left out). */
 function importedPackages(dir: string): Map<string, string> {

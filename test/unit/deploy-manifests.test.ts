@@ -12,7 +12,7 @@ const root = path.join(__dirname, '..', '..');
 const kubernetesDir = path.join(root, 'deploy', 'kubernetes');
 
 /** Settings the manifests use before src/config.ts knows them: added by issue 11 custody/PKCS#11 work. */
-const PENDING_SETTINGS = ['MTLS_CA_MASTER_KEY', 'CA_KEY_PKCS11_URI', 'CA_KEY_PKCS11_PIN'];
+const PENDING_SETTINGS: string[] = [];
 const SETTINGS = new Set([...Object.keys(configSchema.shape), ...PENDING_SETTINGS]);
 const DEFAULTS = loadConfig({});
 

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { loadOrCreateCa } from '../../src/ca/ca-keystore';
 import { publicKeyHash } from '../../src/ca/ocsp-signer';
 import type { IssuedCertificate } from '../../src/domain/certificate';
-import type { CertificateAuthority } from '../../src/domain/certificate-authority';
+import type { CertificateAuthority } from '../../src/ca/certificate-authority';
 import { NULL, objectIdentifier, octetString, sequence, tlv } from '../../src/domain/der';
 import { OCSP_OID } from '../../src/domain/ocsp';
 import { EMPTY_CHAIN, extendChain } from '../../src/domain/audit-chain';
