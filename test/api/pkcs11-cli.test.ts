@@ -39,7 +39,7 @@ describeHsm(`npm start with CA_KEY_PKCS11_URI (SoftHSM2)${unavailable ? ` (skipp
       caPem = await (await fetch(`${first.url}/ca.pem`)).text();
       await fs.writeFile(path.join(work, 'ca.pem'), caPem);
       const { csr } = await makeCsr(work, 'app', '/CN=hsm-app/OU=acme');
-      const signed = await fetch(`${first.url}/private-certificates/sign`, { method: 'POST', headers: { ...admin, 'Content-Type': 'text/plain' }, body: csr });
+      const signed = await fetch(`${first.url}/private-certificates/sign`, { method: 'POST', headers: { ...admin, 'Content-Type': 'text/plain' }, body: csr.toString('utf8') });
       expect(signed.status).toBe(200);
       await fs.writeFile(path.join(work, 'app.crt'), await signed.text());
       expect((await openssl(['verify', '-CAfile', 'ca.pem', 'app.crt'], { cwd: work })).stdout).toContain('app.crt: OK');
