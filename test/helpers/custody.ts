@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config';
 import { TokenHasher } from '../../src/domain/api-key';
 import { expandPermissions } from '../../src/domain/permissions';
 import { startService, type Service } from '../../src/service';
+import { SECRET_PURPOSE } from '../../src/ca/secret-vault';
 import { migrate, readMigrations } from '../../src/store/migrations';
 import { openPglite } from '../../src/store/pglite';
 import { openPostgres } from '../../src/store/postgres';
@@ -92,9 +93,11 @@ export async function previousVersionLedger(target: LedgerTarget, pepper: Buffer
 
 export const adminHeaders = headersOf(ADMIN);
 
-/** The private bytes of the CA key this service signs with (test-only peek), as they could appear on disk. */
-export function caPrivateBytes(service: Service): Buffer[] {
-  const keyObject = (service.ca as unknown as { keyObject: KeyObject }).keyObject;
+/** The private bytes of the CA key this service signs with (from the ledger's vault), as they could appear on disk. */
+export async function caPrivateBytes(service: Service): Promise<Buffer[]> {
+  const der = await service.vault!.unwrap(SECRET_PURPOSE.caKey);
+  if (!der) throw new Error('the ledger holds no wrapped CA key');
+  const keyObject: KeyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   const jwk = keyObject.export({ format: 'jwk' });
   return [keyObject.export({ format: 'der', type: 'pkcs8' }), Buffer.from(jwk.d as string, 'base64url')];
 }
