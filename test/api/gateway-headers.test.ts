@@ -32,7 +32,8 @@ describe('the gateway identity and forwarding headers, seen by a CGI-style upstr
     const server = await ca.issueServer();
     acme = await ca.issueClient('CN=erp-connector, OU=acme');
     caServer = await serveFakeCa(ca, await ca.crl(1));
-    cgi = await startCgiUpstream();
+    // Folds every character but a letter or digit (lighttpd): a superset of the `-`/`_` folding of WSGI.
+    cgi = await startCgiUpstream('any');
     gateway = await startTestGateway({
       GATEWAY_UPSTREAM: cgi.url,
       GATEWAY_CA_URL: caServer.url,
@@ -59,6 +60,19 @@ describe('the gateway identity and forwarding headers, seen by a CGI-style upstr
     expect(env.HTTP_X_CLIENT_CERT_SUBJECT).toBe('OU=acme,CN=erp-connector');
     expect(env.HTTP_X_CLIENT_CERT_SERIAL).toBe(acme.serialNumber);
     expect(env.HTTP_X_CLIENT_CERT_FINGERPRINT).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('drops the identity headers spelt with other punctuation, which lighttpd reads as `_` too (X.Client.Account)', async () => {
+    const spoofs = ['X.Client.Account: globex', 'X~Client~Account: globex', "X'Client'Cert'Subject: CN=boss", 'X*Client*Cert*Serial: 01', 'X|Client|Cert|Fingerprint: 00', 'X.Forwarded.For: 10.0.0.9', 'Real.IP: x'];
+    const res = await through(acme, spoofs.flatMap((h) => ['-H', h]));
+    expect(res.status).toBe(200);
+    const env = envOf(res.body);
+    expect(env.HTTP_X_CLIENT_ACCOUNT).toBe('acme');
+    expect(env.HTTP_X_CLIENT_CERT_SUBJECT).toBe('OU=acme,CN=erp-connector');
+    expect(env.HTTP_X_CLIENT_CERT_SERIAL).toBe(acme.serialNumber);
+    expect(env.HTTP_X_CLIENT_CERT_FINGERPRINT).toMatch(/^[0-9a-f]{64}$/);
+    expect(env.HTTP_X_FORWARDED_FOR).toBe('127.0.0.1');
+    expect(env.HTTP_REAL_IP).toBe('x');
   });
 
   it('strips the forwarding headers the client sends and sets X-Forwarded-For/Proto/Host and Forwarded from the connection', async () => {
