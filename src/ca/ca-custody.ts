@@ -188,7 +188,9 @@ async function fromToken(
   serials: SerialSource,
   clock: Clock,
 ): Promise<FoundKey> {
-  const { signer } = await openPkcs11CaKey({ uri: token.uri, pin: token.pin, keyAlgorithm: params.keyAlgorithm, sessions: token.sessions });
+  // A key is generated only where a new root would be made from it: never beside a pinned or given CA.
+  const mayGenerate = !params.certFile && !pinned && !(await identities.hasIssued());
+  const { signer } = await openPkcs11CaKey({ uri: token.uri, pin: token.pin, keyAlgorithm: params.keyAlgorithm, sessions: token.sessions, mayGenerate });
   try {
     if (params.certFile) {
       const { certificate, chain } = readChainPem(await fs.readFile(params.certFile, 'utf8'), params.certFile);
