@@ -253,4 +253,19 @@ postgresOnly('the CA custody of replicas on PostgreSQL with the master key', () 
     expect((await b.http.get('/ca.pem')).text).toBe((await a.http.get('/ca.pem')).text);
     await expectNoSecretsIn(dirB, caPrivateBytes(b.service));
   });
+
+  it('a replica started once with the CA files but without the master key does not move the pin off the ledger: replicas with only the master key still start', async () => {
+    const filesDir = await newDir();
+    const given = await loadOrCreateCa({ dataDir: filesDir, subject: 'CN=Imported CA', keyAlgorithm: 'ECDSA-P256', validityDays: 30 }, globalThis.crypto, systemClock, randomSerialSource);
+    const files = { CA_CERT_FILE: given.certPath, CA_KEY_FILE: given.keyPath, API_TOKEN_PEPPER: 'a pepper the operator keeps in a secret store' };
+    const a = await startOn(db.target, await newDir(), { ...M, ...files });
+    running.push(a);
+    expect(await pinOf(a)).toEqual({ spki_sha256: caSpki(a), backend: 'ledger' });
+    const b = await startOn(db.target, await newDir(), files);
+    running.push(b);
+    expect(await pinOf(b)).toEqual({ spki_sha256: caSpki(a), backend: 'ledger' });
+    const c = await startOn(db.target, await newDir(), M);
+    running.push(c);
+    expect((await c.http.get('/ca.pem')).text).toBe((await a.http.get('/ca.pem')).text);
+  });
 });
