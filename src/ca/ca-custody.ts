@@ -141,14 +141,14 @@ async function findCaKey(
 ): Promise<FoundKey> {
   if (params.pkcs11) return fromToken(params, params.pkcs11, pinned, identities, serials, clock);
   if (params.certFile && params.keyFile) {
-    return fromFiles(await readCaFiles(params.certFile, params.keyFile, params.chainFile, params.passphrase), 'configured-files', vault);
+    return fromFiles(await readCaFiles(params.certFile, params.keyFile, params.chainFile, params.passphrase), 'configured-files', vault, pinned);
   }
   if (pinned?.backend === 'ledger') return fromLedger(pinned, vault);
   if (pinned?.backend === 'pkcs11') {
     throw new CaLoadError(`this ledger's CA "${chainSubject(pinned.chainPem)}" keeps its key in a PKCS#11 token: set CA_KEY_PKCS11_URI (and its PIN). Refusing to start.`);
   }
   const paths = generatedCaPaths(params.dataDir);
-  if (await caFilesExist(paths)) return fromFiles(await readCaFiles(paths.cert, paths.key, undefined, params.passphrase), 'data-dir-files', vault);
+  if (await caFilesExist(paths)) return fromFiles(await readCaFiles(paths.cert, paths.key, undefined, params.passphrase), 'data-dir-files', vault, pinned);
   if (pinned) throw new CaLoadError(missingFilesMessage(pinned, params, vault !== null));
   if (await identities.hasIssued()) {
     throw new CaLoadError(
@@ -188,7 +188,9 @@ async function fromToken(
   serials: SerialSource,
   clock: Clock,
 ): Promise<FoundKey> {
-  const { signer } = await openPkcs11CaKey({ uri: token.uri, pin: token.pin, keyAlgorithm: params.keyAlgorithm, sessions: token.sessions });
+  // A key is generated only where a new root would be made from it: never beside a pinned or given CA.
+  const mayGenerate = !params.certFile && !pinned && !(await identities.hasIssued());
+  const { signer } = await openPkcs11CaKey({ uri: token.uri, pin: token.pin, keyAlgorithm: params.keyAlgorithm, sessions: token.sessions, mayGenerate });
   try {
     if (params.certFile) {
       const { certificate, chain } = readChainPem(await fs.readFile(params.certFile, 'utf8'), params.certFile);
@@ -215,8 +217,15 @@ async function fromToken(
   }
 }
 
-function fromFiles(files: CaFiles, origin: CaOrigin, vault: SecretVault | null): FoundKey {
-  return { ...files, origin, backend: vault ? 'ledger' : 'file', keyFile: { path: files.keyPath, encrypted: files.encrypted } };
+/**
+ * A key read from files is kept in the ledger from now on when there is a vault; and a ledger that
+ * already keeps it wrapped goes on keeping it, even when this replica (without the master key) read a
+ * copy from files: otherwise its pin would say `file`, and replicas holding only the master key would
+ * be refused.
+ */
+function fromFiles(files: CaFiles, origin: CaOrigin, vault: SecretVault | null, pinned: CaIdentity | null): FoundKey {
+  const backend = vault || pinned?.backend === 'ledger' ? 'ledger' : 'file';
+  return { ...files, origin, backend, keyFile: { path: files.keyPath, encrypted: files.encrypted } };
 }
 
 async function fromLedger(pinned: CaIdentity, vault: SecretVault | null): Promise<FoundKey> {

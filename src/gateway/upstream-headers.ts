@@ -13,10 +13,11 @@ const GATEWAY_SET = ['host', 'content-length', ...IDENTITY_HEADERS];
 const DROPPED = new Set([...HOP_BY_HOP, ...FORWARDING, ...GATEWAY_SET]);
 
 /**
- * A header name as CGI, WSGI and FastCGI upstreams see it: they turn `-` into `_`, so `X_Client_Account`
- * and `x-client-account` arrive as the same variable. Comparing folded names closes that door.
+ * A header name as CGI, WSGI and FastCGI upstreams see it: they turn `-` into `_` (lighttpd turns every
+ * character but a letter or digit into `_`), so `X_Client_Account`, `X.Client.Account` and
+ * `x-client-account` arrive as the same variable. Comparing folded names closes that door.
  */
-export const foldHeaderName = (name: string): string => name.toLowerCase().replace(/_/g, '-');
+export const foldHeaderName = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '-');
 
 function listedInConnection(values: readonly string[]): Set<string> {
   return new Set(values.flatMap((v) => v.split(',')).map((t) => foldHeaderName(t.trim())).filter(Boolean));

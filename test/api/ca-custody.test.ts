@@ -169,13 +169,12 @@ describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
     }
     // The start brought the schema up to date (migration 0008) and wrote nothing else.
     const after = await ledgerSnapshot(targetFor(dirA));
-    // Tables the newer migrations create (rate_limits: 0007; the custody tables: 0008) start empty; nothing else changes.
     const { _mtls_ca_migrations: migrated, ca_identity, master_key_versions, wrapped_secrets, rate_limits, ...rest } = after;
     const { _mtls_ca_migrations: migratedBefore, ...restBefore } = before;
-    expect(rate_limits ?? []).toEqual([]);
     expect(rest).toEqual(restBefore);
     expect(migrated.length).toBeGreaterThan(migratedBefore.length);
-    expect({ ca_identity, master_key_versions, wrapped_secrets }).toEqual({ ca_identity: [], master_key_versions: [], wrapped_secrets: [] });
+    // Tables the newer migrations add, all empty.
+    expect({ ca_identity, master_key_versions, wrapped_secrets, rate_limits }).toEqual({ ca_identity: [], master_key_versions: [], wrapped_secrets: [], rate_limits: [] });
     expect(await fs.readdir(dirA)).not.toContain('ca');
   });
 });
@@ -254,5 +253,20 @@ postgresOnly('the CA custody of replicas on PostgreSQL with the master key', () 
     expect(b.service.ca.certificate.subject).toBe('CN=Imported CA');
     expect((await b.http.get('/ca.pem')).text).toBe((await a.http.get('/ca.pem')).text);
     await expectNoSecretsIn(dirB, await caPrivateBytes(b.service));
+  });
+
+  it('a replica started once with the CA files but without the master key does not move the pin off the ledger: replicas with only the master key still start', async () => {
+    const filesDir = await newDir();
+    const given = await loadOrCreateCa({ dataDir: filesDir, subject: 'CN=Imported CA', keyAlgorithm: 'ECDSA-P256', validityDays: 30 }, globalThis.crypto, systemClock, randomSerialSource);
+    const files = { CA_CERT_FILE: given.certPath, CA_KEY_FILE: given.keyPath, API_TOKEN_PEPPER: 'a pepper the operator keeps in a secret store' };
+    const a = await startOn(db.target, await newDir(), { ...M, ...files });
+    running.push(a);
+    expect(await pinOf(a)).toEqual({ spki_sha256: caSpki(a), backend: 'ledger' });
+    const b = await startOn(db.target, await newDir(), files);
+    running.push(b);
+    expect(await pinOf(b)).toEqual({ spki_sha256: caSpki(a), backend: 'ledger' });
+    const c = await startOn(db.target, await newDir(), M);
+    running.push(c);
+    expect((await c.http.get('/ca.pem')).text).toBe((await a.http.get('/ca.pem')).text);
   });
 });

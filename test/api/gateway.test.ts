@@ -75,7 +75,6 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
     expect(JSON.parse(res.body)).toEqual({ path: '/hello?x=1', method: 'POST', body: 'payload', account: 'acme' });
     const headers = seen[seen.length - 1];
     expect(headers['x-client-cert-serial']).toBe(c.serialNumber);
-    // RFC 4514: the last RDN first; the CA encodes the subject in the order C, ST, L, O, OU, CN.
     expect(headers['x-client-cert-subject']).toBe('CN=erp-connector,OU=acme,C=BR');
     expect(headers['x-client-cert-fingerprint']).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -109,6 +108,7 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
     const res = await through(certPath, keyPath, '/hello');
     expect(res.status).toBe(200);
     expect(seen[seen.length - 1]['x-client-cert-subject']).toBe(
+      // The CA re-encodes the subject most general first (C, O, OU, CN), so RFC 4514 prints CN first.
       'CN=erp-connector,OU=acme,O=\\C5\\81\\C3\\B3d\\C5\\BA Sp. \\E2\\82\\AC \\E6\\A0\\AA\\E5\\BC\\8F\\E4\\BC\\9A\\E7\\A4\\BE \\F0\\9F\\98\\80,C=PL',
     );
     const again = await issue(t, tenant.headers);

@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { SECRET_PURPOSE } from '../../src/ca/secret-vault';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -7,7 +8,6 @@ import { loadConfig } from '../../src/config';
 import { TokenHasher } from '../../src/domain/api-key';
 import { expandPermissions } from '../../src/domain/permissions';
 import { startService, type Service } from '../../src/service';
-import { SECRET_PURPOSE } from '../../src/ca/secret-vault';
 import { migrate, readMigrations } from '../../src/store/migrations';
 import { openPglite } from '../../src/store/pglite';
 import { openPostgres } from '../../src/store/postgres';
@@ -93,11 +93,16 @@ export async function previousVersionLedger(target: LedgerTarget, pepper: Buffer
 
 export const adminHeaders = headersOf(ADMIN);
 
-/** The private bytes of the CA key this service signs with (from the ledger's vault), as they could appear on disk. */
+/**
+ * The private bytes of the CA key this service signs with, as they could appear on disk. The CA holds
+ * only a signer, so the key is read where a service with MTLS_CA_MASTER_KEY keeps it (the ledger) and
+ * checked to be the CA certificate's.
+ */
 export async function caPrivateBytes(service: Service): Promise<Buffer[]> {
   const der = await service.vault!.unwrap(SECRET_PURPOSE.caKey);
-  if (!der) throw new Error('the ledger holds no wrapped CA key');
-  const keyObject: KeyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  const keyObject = createPrivateKey({ key: der!, format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(keyObject).export({ format: 'der', type: 'spki' });
+  if (!spki.equals(Buffer.from(service.ca.certificate.publicKey.rawData))) throw new Error('the ledger keeps another key than the CA certificate holds');
   const jwk = keyObject.export({ format: 'jwk' });
   return [keyObject.export({ format: 'der', type: 'pkcs8' }), Buffer.from(jwk.d as string, 'base64url')];
 }

@@ -212,14 +212,16 @@ export function startExpressUpstream(): Promise<RecordingUpstream> {
 
 /**
  * An upstream that reads headers the way CGI, WSGI and FastCGI do: `HTTP_` + the name upper-cased
- * with `-` turned into `_`, repeated names joined with ','. It answers with that environment.
+ * with `-` turned into `_` (`punctuation: 'any'`: every character but a letter or digit, as lighttpd
+ * does), repeated names joined with ','. It answers with that environment.
  */
-export function startCgiUpstream(): Promise<RecordingUpstream> {
+export function startCgiUpstream(punctuation: 'dash' | 'any' = 'dash'): Promise<RecordingUpstream> {
   const seen: RecordingUpstream['seen'] = [];
+  const separators = punctuation === 'any' ? /[^A-Z0-9]/g : /-/g;
   const server = http.createServer((req, res) => {
     const env: Record<string, string> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = `HTTP_${req.rawHeaders[i].toUpperCase().replace(/-/g, '_')}`;
+      const name = `HTTP_${req.rawHeaders[i].toUpperCase().replace(separators, '_')}`;
       env[name] = env[name] === undefined ? req.rawHeaders[i + 1] : `${env[name]},${req.rawHeaders[i + 1]}`;
     }
     seen.push({ path: req.url ?? '', headers: env });

@@ -94,6 +94,13 @@ describeHsm(unavailable ? `a CA key in a PKCS#11 token (skipped: ${unavailable})
     await expect(signer.sign([Buffer.from('after close')])).rejects.toThrow(/closed/);
   });
 
+  it('generates nothing when told not to (a ledger that already pins its CA): the token is left as it was', async () => {
+    const error = await openPkcs11CaKey({ uri: tokenUri('keys', 'ca-typo'), pin: TOKEN_PIN, keyAlgorithm: 'ECDSA-P256', mayGenerate: false }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Pkcs11KeyError);
+    expect((error as Error).message).toMatch(/holds no key pair matching .*object=ca-typo.*already pinned/);
+    expect(() => inspectKey('ca-typo')).toThrow();
+  });
+
   it('reads the PIN from the URI pin-source file', async () => {
     const pinFile = path.join(hsmDir, 'pin');
     await fs.writeFile(pinFile, `${TOKEN_PIN}\n`, { mode: 0o600 });

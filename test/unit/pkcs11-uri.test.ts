@@ -52,6 +52,14 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     expect(() => parsePkcs11Uri('pkcs11:token=t;object=k?module-path=/m.so&pin-value4321')).toThrow(/^(?!.*4321)/);
   });
 
+  it.each([
+    ['an unencoded "&" in pin-value', 'pkcs11:token=t;object=k?module-path=/m.so&pin-value=12&s3cr3t=9'],
+    ['an unencoded ";" in a misplaced pin-value', 'pkcs11:token=t;object=k;pin-value=12;s3cr3t=9?module-path=/m.so'],
+  ])('never echoes a piece of a PIN that looks like another attribute: %s', (_, uri) => {
+    expect(() => parsePkcs11Uri(uri)).toThrow(Pkcs11UriError);
+    expect(() => parsePkcs11Uri(uri)).toThrow(/^(?!.*s3cr3t)/);
+  });
+
   it('describes a URI without its PIN', () => {
     const text = describePkcs11Uri(parsePkcs11Uri('pkcs11:token=t;object=k;id=%01?module-path=/m.so&pin-value=secret-pin'));
     expect(text).toBe('pkcs11:token=t;object=k;id=%01?module-path=/m.so');

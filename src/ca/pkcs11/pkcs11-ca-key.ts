@@ -18,6 +18,11 @@ export interface Pkcs11CaKeyParams {
   readonly keyAlgorithm: CaKeyAlgorithm;
   /** Sessions signing at once (CA_KEY_PKCS11_SESSIONS); more signatures wait their turn. */
   readonly sessions?: number;
+  /**
+   * Whether a missing key pair may be generated (default true). False when the ledger already has a CA
+   * or CA_CERT_FILE names one: a new key could only be refused, and would stay behind in the token.
+   */
+  readonly mayGenerate?: boolean;
 }
 
 const CURVES: Partial<Record<CaKeyAlgorithm, string>> = { 'ECDSA-P256': OID.p256, 'ECDSA-P384': OID.p384 };
@@ -47,6 +52,11 @@ export async function openPkcs11CaKey(params: Pkcs11CaKeyParams): Promise<{ sign
     login(module, k, first, uri, pin);
     let key = findKeyPair(module, k, first, uri);
     const generated = key === null;
+    if (!key && params.mayGenerate === false) {
+      throw new Pkcs11KeyError(
+        `the PKCS#11 token holds no key pair matching ${describePkcs11Uri(uri)}, and none is generated for a CA that is already pinned or given in CA_CERT_FILE: check token=, object= and id=`,
+      );
+    }
     key ??= generateKeyPair(module, k, first, uri, params.keyAlgorithm);
     const spkiDer = readSpki(module, k, first, key.publicKey, uri);
     for (let i = 1; i < sessions; i++) opened.push(module.C_OpenSession(slot, k.CKF_SERIAL_SESSION));

@@ -57,7 +57,11 @@ function text(bytes: Buffer, name: string): string {
   return s;
 }
 
-function attributes(part: string, separator: string, allowed: Set<string>, where: string): Map<string, Buffer> {
+/**
+ * `secret`: the URI holds a pin-value, so a name we do not know may be a piece of the PIN (one with an
+ * unencoded `&` or `;`: `pin-value=ab&cd=ef`) and is not echoed.
+ */
+function attributes(part: string, separator: string, allowed: Set<string>, where: string, secret: boolean): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   if (part === '') return out;
   for (const item of part.split(separator)) {
@@ -67,7 +71,8 @@ function attributes(part: string, separator: string, allowed: Set<string>, where
     if (UNSUPPORTED.has(name)) fail(`the attribute "${name}" is not supported`);
     if (!allowed.has(name)) {
       const other = allowed === PATH_ATTRIBUTES ? QUERY_ATTRIBUTES : PATH_ATTRIBUTES;
-      fail(other.has(name) ? `"${name}" belongs in the ${where === 'path' ? 'query (after "?")' : 'path (before "?")'}` : `unknown attribute "${name}"`);
+      if (other.has(name)) fail(`"${name}" belongs in the ${where === 'path' ? 'query (after "?")' : 'path (before "?")'}`);
+      fail(secret ? 'an unknown attribute (is a "&" or ";" in pin-value not percent-encoded as %26 or %3B?)' : `unknown attribute "${name}"`);
     }
     if (out.has(name)) fail(`the attribute "${name}" is given twice`);
     out.set(name, percentDecode(item.slice(eq + 1), name));
@@ -79,8 +84,9 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   if (!/^pkcs11:/i.test(uri)) fail('must start with "pkcs11:"');
   const rest = uri.slice('pkcs11:'.length);
   const q = rest.indexOf('?');
-  const path = attributes(q < 0 ? rest : rest.slice(0, q), ';', PATH_ATTRIBUTES, 'path');
-  const query = attributes(q < 0 ? '' : rest.slice(q + 1), '&', QUERY_ATTRIBUTES, 'query');
+  const secret = /pin-value/i.test(uri);
+  const path = attributes(q < 0 ? rest : rest.slice(0, q), ';', PATH_ATTRIBUTES, 'path', secret);
+  const query = attributes(q < 0 ? '' : rest.slice(q + 1), '&', QUERY_ATTRIBUTES, 'query', secret);
   const get = (m: Map<string, Buffer>, name: string) => {
     const v = m.get(name);
     return v === undefined ? undefined : text(v, name);
