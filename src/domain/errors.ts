@@ -26,9 +26,11 @@ export const errorKinds = {
   'too-many-requests': 429,
   'header-fields-too-large': 431,
   internal: 500,
+  'bad-gateway': 502,
   'ledger-unavailable': 503,
   'not-ready': 503,
   'deadline-exceeded': 503,
+  'gateway-timeout': 504,
 } as const;
 
 export type ErrorKind = keyof typeof errorKinds;

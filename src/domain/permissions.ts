@@ -1,5 +1,18 @@
 /** What an API key may do. `admin` is the platform operator: manage keys, act on any account. */
-export const PERMISSIONS = ['certificates:sign', 'certificates:read', 'certificates:revoke', 'admin'] as const;
+export const PERMISSIONS = [
+  'certificates:sign',
+  'certificates:read',
+  'certificates:revoke',
+  /** Client identities of the outgoing side (keys kept here) and their routes. */
+  'identities:manage',
+  /** Send requests through /forward and the egress proxy with the account's identities. */
+  'forward',
+  /** Webhook endpoints of the account and their deliveries. */
+  'webhooks:manage',
+  /** The gateway's own key: read the trust material (partner CAs, registered client certificates). */
+  'gateway:read',
+  'admin',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Named roles that group permissions; expanded when a key is created. */
@@ -7,7 +20,8 @@ export const ROLES: Record<string, readonly Permission[]> = {
   'role:tenant': ['certificates:sign', 'certificates:read', 'certificates:revoke'],
   'role:signer': ['certificates:sign', 'certificates:read'],
   'role:auditor': ['certificates:read'],
-  'role:admin': ['admin', 'certificates:sign', 'certificates:read', 'certificates:revoke'],
+  'role:admin': ['admin', 'certificates:sign', 'certificates:read', 'certificates:revoke', 'identities:manage', 'forward', 'webhooks:manage'],
+  'role:gateway': ['gateway:read'],
 };
 
 export const PERMISSION_OR_ROLE = [...PERMISSIONS, ...Object.keys(ROLES)] as [string, ...string[]];

@@ -29,6 +29,8 @@ const TITLES: Record<ErrorKind, string> = {
   'unsupported-media-type': 'Unsupported media type',
   'too-many-requests': 'Too many requests',
   internal: 'Internal server error',
+  'bad-gateway': 'Bad gateway',
+  'gateway-timeout': 'Gateway timeout',
   'ledger-unavailable': 'Ledger unavailable',
   'not-ready': 'Service not ready',
 };
