@@ -27,7 +27,8 @@ function ChartBox({ title, config, rows }: { title: string; config: ChartConfigu
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <canvas ref={canvas} role="img" aria-label={`${title}: ${rows.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`} />
+      {rows.length === 0 && <p class="hint">None in this period.</p>}
+      <canvas ref={canvas} hidden={rows.length === 0} role="img" aria-label={`${title}: ${rows.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`} />
       <table class="sr-only" aria-label={title}>
         <tbody>
           {rows.map(([k, v]) => (

@@ -3,7 +3,7 @@ import { isAdmin, type Api, type Me } from '../api';
 import { derBlocks, download, generateRequest, KEY_TYPES, NAME_PATTERN, pemOf, type KeyType } from '../crypto/keys';
 import { encodePkcs12 } from '../crypto/pkcs12';
 import { navigate } from '../router';
-import { ErrorBox, Field, useAction } from '../ui';
+import { ErrorBox, Field, formatTime, useAction } from '../ui';
 
 interface Signed {
   readonly serialNumber: string;
@@ -103,7 +103,7 @@ function Downloads({ signed, keys }: { signed: Signed; keys: CryptoKeyPair }) {
     <div class="result" aria-live="polite">
       <h3>Certificate issued</h3>
       <p>
-        Serial <code data-testid="issued-serial">{signed.serialNumber}</code>, valid until {signed.notAfter}.{' '}
+        Serial <code data-testid="issued-serial">{signed.serialNumber}</code>, valid until {formatTime(signed.notAfter)}.{' '}
         <a href={`/console/certificates/${signed.serialNumber}`} onClick={(e) => (e.preventDefault(), navigate(`/certificates/${signed.serialNumber}`))}>
           Details
         </a>
