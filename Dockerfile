@@ -24,8 +24,10 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 COPY src ./src
+COPY console ./console
 # `npm ci` installs from the lockfile, builds pkcs11js (an optional dependency: skipped if it cannot build)
-# and runs `prepare`, which is `npm run build`: prisma generate, then tsc into dist/.
+# and runs `prepare`, which is `npm run build`: prisma generate, tsc into dist/, and the console (Vite) into
+# dist/console.
 RUN --mount=type=cache,target=/root/.npm npm ci \
  && node -e "try { require('pkcs11js'); console.log('pkcs11js: built (CA_KEY_PKCS11_URI available)') } catch { console.log('pkcs11js: not built (CA_KEY_PKCS11_URI unavailable in this image)') }"
 # Runtime dependencies only. `--omit=dev` alone keeps the prisma CLI (an optional peer of @prisma/client,

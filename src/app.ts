@@ -28,6 +28,10 @@ import { requestMetrics, type RequestRecorder } from './http/request-metrics';
 import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
+import type { AuditChainReader } from './services/audit-verification';
+import type { DashboardService } from './services/dashboard-service';
+import { consoleRouter } from './http/routes/console';
+import { statsRouter } from './http/routes/stats';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -42,6 +46,12 @@ export interface AppDeps {
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly audit: AuditTrail;
+  /** The audit records in chain order, for GET /audit/verification. */
+  readonly auditChain: AuditChainReader;
+  /** The console's dashboard aggregates (GET /stats). */
+  readonly dashboard: DashboardService;
+  /** Where the built console is (null: not built; /console says how to build it). */
+  readonly consoleDir: string | null;
   /** Express "trust proxy": hops or addresses whose X-Forwarded-For is believed (TRUST_PROXY). */
   readonly trustProxy?: boolean | number | string[];
   /** URL length, body size, JSON depth and time limits; absent: only the per-route body limits. */
@@ -55,7 +65,7 @@ export interface AppDeps {
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -97,13 +107,15 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps.readiness));
   if (deps.metrics) app.use(metricsRouter(deps.metrics));
   app.use(caRouter(deps.ca));
+  app.use(consoleRouter(deps.consoleDir));
   app.use(AUTHENTICATED_PATHS, noStore);
   if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
-  app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
+  app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit, chain: deps.auditChain }));
+  app.use('/stats', statsRouter({ keys: deps.keys, dashboard: deps.dashboard }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -26,6 +26,9 @@ import { RATE_LIMIT_TABLE, rateLimitSqlClient } from './store/rate-limit-reposit
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
+import { DashboardService } from './services/dashboard-service';
+import { CertificateStatsRepository } from './store/certificate-stats-repository';
+import { packagePath } from './package-dir';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -200,7 +203,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       audit,
       observer,
     );
+    const dashboard = new DashboardService({
+      stats: new CertificateStatsRepository(ledger.sql),
+      clock,
+      crl: () => crl.current(),
+      ocspAnswers: async () => (metrics ? metrics.ocspAnswerCounts() : null),
+    });
     const app = createApp({
+      dashboard,
+      consoleDir: packagePath(path.join('dist', 'console')),
+      auditChain: ledger.audit,
       ocsp,
       certificates,
       crl,

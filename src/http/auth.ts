@@ -26,8 +26,8 @@ export function principalOf(res: Response): Principal {
   return principal;
 }
 
-/** Authenticates the API key pair and requires one permission (admins hold all). */
-export function requirePermission(keys: KeyService, permission: Permission): RequestHandler {
+/** Authenticates the API key pair; with `permission`, requires it too (admins hold all). */
+export function requirePermission(keys: KeyService, permission: Permission | null): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const appKey = header(req, KEY_HEADERS);
     const appToken = header(req, TOKEN_HEADERS);
@@ -36,9 +36,14 @@ export function requirePermission(keys: KeyService, permission: Permission): Req
     }
     const principal = await keys.authenticate(appKey, appToken, req.ip);
     res.locals.principal = principal; // known even when refused below, so a refusal is audited with its actor
-    if (!hasPermission(principal, permission)) {
+    if (permission !== null && !hasPermission(principal, permission)) {
       throw new CaError('forbidden', `this API key lacks the ${permission} permission`);
     }
     next();
   };
+}
+
+/** Any valid API key, whatever it may do (e.g. asking what that is). */
+export function requireAuthentication(keys: KeyService): RequestHandler {
+  return requirePermission(keys, null);
 }

@@ -56,6 +56,12 @@ export const listQuerySchema = z.strictObject({
   cursor: z.string().min(1).max(100).optional(),
 });
 
+/** GET /stats query: admins may name an account (else every account); the window of the daily series. */
+export const statsQuerySchema = z.strictObject({
+  account: z.string().regex(NAME_PATTERN, 'an account name').optional(),
+  days: z.coerce.number().int().min(1).max(366).default(30),
+});
+
 /** GET /audit query (admins). `since` is inclusive, `until` exclusive. */
 export const auditQuerySchema = z.strictObject({
   action: z.enum(AUDIT_ACTIONS).optional(),

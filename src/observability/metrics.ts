@@ -130,6 +130,13 @@ export class Metrics implements IssuanceObserver, RevocationObserver, CrlBuildOb
     this.ocspAnswers.inc({ status });
   }
 
+  /** OCSP answers by status since this process started (the dashboard's view; /metrics has the cluster's). */
+  async ocspAnswerCounts(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const v of (await this.ocspAnswers.get()).values) counts[String(v.labels.status)] = v.value;
+    return counts;
+  }
+
   /** A request refused by the rate limiter; `scope` is one of a few fixed names (e.g. "ip", "key"). */
   rateLimited(scope: string): void {
     this.rateLimitRejections.inc({ scope });

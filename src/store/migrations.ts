@@ -1,17 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { packagePath } from '../package-dir';
 import { BULK_TIMEOUT_MS, type SqlDatabase } from './sql';
 
 /** prisma/migrations of the package, found upwards from this file (src/, dist/ or another build dir). */
 function findMigrationsDir(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'prisma', 'migrations');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error('cannot find prisma/migrations next to the mtls-ca package');
+  const dir = packagePath(path.join('prisma', 'migrations'));
+  if (!dir) throw new Error('cannot find prisma/migrations next to the mtls-ca package');
+  return dir;
 }
 
 export const MIGRATIONS_DIR = findMigrationsDir();

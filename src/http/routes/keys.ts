@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { KeyService } from '../../services/key-service';
 import { audited, auditOriginOf } from '../audit';
-import { principalOf, requirePermission } from '../auth';
+import { principalOf, requireAuthentication, requirePermission } from '../auth';
 import { jsonBody, requireContentType } from '../media';
 import { appKeyParam, createKeySchema, parseInput } from '../schemas';
 
@@ -14,6 +14,12 @@ export function keysRouter(keys: KeyService): Router {
     const input = parseInput(createKeySchema, req.body, 'key');
     const created = await keys.create(input, principalOf(res).appKey, auditOriginOf(req, res));
     res.status(201).location(`/keys/${created.appKey}`).json(created);
+  });
+
+  // What the calling key is and may do (any valid key): the console shows only what it may use.
+  router.get('/me', requireAuthentication(keys), (_req, res) => {
+    const principal = principalOf(res);
+    res.json({ appKey: principal.appKey, account: principal.account, permissions: [...principal.permissions] });
   });
 
   router.get('/', admin, async (_req, res) => {

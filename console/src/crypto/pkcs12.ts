@@ -1,0 +1,219 @@
+/**
+ * A PKCS#12 (RFC 7292) bundle built with WebCrypto, in the browser (or any runtime with
+ * `crypto.subtle`): the profile OpenSSL 3 writes by default and Java loads since 8u301/11.0.12 —
+ * key and certificates encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), integrity by an
+ * HMAC-SHA256 MAC keyed with the PKCS#12 KDF; friendlyName and localKeyId on the key and the leaf.
+ * The ASN.1 structures are @peculiar/asn1-pfx / -cms / -pkcs8 / -x509; only PBES2's parameters,
+ * which no @peculiar package models, are declared here.
+ */
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { ContentInfo, EncryptedContent, EncryptedContentInfo } from '@peculiar/asn1-cms';
+import { EncryptedData as EncryptedKeyData } from '@peculiar/asn1-pkcs8';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
+import { DigestInfo } from '@peculiar/asn1-rsa';
+import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, PKCS8ShroudedKeyBag, SafeBag, SafeContents } from '@peculiar/asn1-pfx';
+
+const OID = {
+  data: '1.2.840.113549.1.7.1',
+  encryptedData: '1.2.840.113549.1.7.6',
+  pbes2: '1.2.840.113549.1.5.13',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  hmacWithSha256: '1.2.840.113549.2.9',
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  certBag: '1.2.840.113549.1.12.10.1.3',
+  shroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
+  x509Certificate: '1.2.840.113549.1.9.22.1',
+  friendlyName: '1.2.840.113549.1.9.20',
+  localKeyId: '1.2.840.113549.1.9.21',
+} as const;
+
+/** What OpenSSL 3 uses; Java's default is 10,000. Both load either. */
+export const PKCS12_ITERATIONS = 2048;
+
+class Pbkdf2Params {
+  @AsnProp({ type: OctetString }) salt = new OctetString();
+  @AsnProp({ type: AsnPropTypes.Integer }) iterationCount = 0;
+  @AsnProp({ type: AsnPropTypes.Integer, optional: true }) keyLength?: number;
+  @AsnProp({ type: AlgorithmIdentifier }) prf = new AlgorithmIdentifier();
+}
+
+class Pbes2Params {
+  @AsnProp({ type: AlgorithmIdentifier }) keyDerivationFunc = new AlgorithmIdentifier();
+  @AsnProp({ type: AlgorithmIdentifier }) encryptionScheme = new AlgorithmIdentifier();
+}
+
+export interface Pkcs12Input {
+  /** PKCS#8 DER of the private key. */
+  readonly privateKeyPkcs8: ArrayBuffer;
+  /** DER of the leaf, then of the chain above it. */
+  readonly certificates: readonly ArrayBuffer[];
+  readonly password: string;
+  /** The alias keytool shows. */
+  readonly friendlyName: string;
+  readonly iterations?: number;
+}
+
+function bytes(buffer: ArrayBuffer | Uint8Array): Uint8Array {
+  return buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function bufferOf(u: Uint8Array): ArrayBuffer {
+  return u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+}
+
+/** The password as PKCS#12's KDF takes it: a BMPString (UTF-16BE) with two zero bytes at the end. */
+function bmpPassword(password: string): Uint8Array {
+  const out = new Uint8Array((password.length + 1) * 2);
+  for (let i = 0; i < password.length; i++) {
+    out[2 * i] = password.charCodeAt(i) >> 8;
+    out[2 * i + 1] = password.charCodeAt(i) & 0xff;
+  }
+  return out;
+}
+
+/** RFC 7292 appendix B.2 with SHA-256 (v = 64, u = 32), purpose `id` (3: the MAC key). */
+export async function pkcs12Kdf(subtle: SubtleCrypto, password: string, salt: Uint8Array, id: number, iterations: number, length: number): Promise<Uint8Array> {
+  const v = 64;
+  const u = 32;
+  const fill = (src: Uint8Array) => {
+    if (src.length === 0) return new Uint8Array(0);
+    const out = new Uint8Array(v * Math.ceil(src.length / v));
+    for (let i = 0; i < out.length; i++) out[i] = src[i % src.length];
+    return out;
+  };
+  const D = new Uint8Array(v).fill(id);
+  let I = concat(fill(salt), fill(bmpPassword(password)));
+  const result: Uint8Array[] = [];
+  for (let produced = 0; produced < length; produced += u) {
+    let A = bytes(await subtle.digest('SHA-256', bufferOf(concat(D, I))));
+    for (let r = 1; r < iterations; r++) A = bytes(await subtle.digest('SHA-256', bufferOf(A)));
+    result.push(A);
+    const B = fill(A);
+    const next = new Uint8Array(I.length);
+    for (let j = 0; j < I.length; j += v) {
+      let carry = 1;
+      for (let k = v - 1; k >= 0; k--) {
+        const sum = I[j + k] + B[k] + carry;
+        next[j + k] = sum & 0xff;
+        carry = sum >> 8;
+      }
+    }
+    I = next;
+  }
+  return concat(...result).slice(0, length);
+}
+
+async function pbes2Encrypt(subtle: SubtleCrypto, password: string, plain: Uint8Array, iterations: number, random: (n: number) => Uint8Array) {
+  const salt = random(16);
+  const iv = random(16);
+  const base = await subtle.importKey('raw', bufferOf(new TextEncoder().encode(password)), 'PBKDF2', false, ['deriveKey']);
+  const key = await subtle.deriveKey(
+    { name: 'PBKDF2', salt: bufferOf(salt), iterations, hash: 'SHA-256' },
+    base,
+    { name: 'AES-CBC', length: 256 },
+    false,
+    ['encrypt'],
+  );
+  const cipher = bytes(await subtle.encrypt({ name: 'AES-CBC', iv: bufferOf(iv) }, key, bufferOf(plain)));
+  const kdf = Object.assign(new Pbkdf2Params(), {
+    salt: new OctetString(bufferOf(salt)),
+    iterationCount: iterations,
+    keyLength: 32,
+    prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
+  });
+  const params = Object.assign(new Pbes2Params(), {
+    keyDerivationFunc: new AlgorithmIdentifier({ algorithm: OID.pbkdf2, parameters: AsnConvert.serialize(kdf) }),
+    encryptionScheme: new AlgorithmIdentifier({ algorithm: OID.aes256Cbc, parameters: AsnConvert.serialize(new OctetString(bufferOf(iv))) }),
+  });
+  return { algorithm: new AlgorithmIdentifier({ algorithm: OID.pbes2, parameters: AsnConvert.serialize(params) }), cipher };
+}
+
+function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
+  // PKCS12Attribute's constructor drops its argument: set the fields.
+  const a = new PKCS12Attribute();
+  a.attrId = attrId;
+  a.attrValues = [value];
+  return a;
+}
+
+/** A BMPString's DER (friendlyName is one). */
+function bmpStringDer(text: string): ArrayBuffer {
+  const body = bmpPassword(text).slice(0, text.length * 2);
+  if (body.length > 127) throw new Error('friendlyName too long');
+  return bufferOf(concat(Uint8Array.of(0x1e, body.length), body));
+}
+
+/** Builds the DER of a PKCS#12 bundle. `random` defaults to crypto.getRandomValues. */
+export async function encodePkcs12(
+  input: Pkcs12Input,
+  subtle: SubtleCrypto = globalThis.crypto.subtle,
+  random: (n: number) => Uint8Array = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+): Promise<Uint8Array> {
+  if (input.certificates.length === 0) throw new Error('a PKCS#12 bundle needs the certificate');
+  const iterations = input.iterations ?? PKCS12_ITERATIONS;
+  const localKeyId = bytes(await subtle.digest('SHA-1', input.certificates[0] as ArrayBuffer));
+  const leafAttributes = [
+    attribute(OID.friendlyName, bmpStringDer(input.friendlyName)),
+    attribute(OID.localKeyId, AsnConvert.serialize(new OctetString(bufferOf(localKeyId)))),
+  ];
+
+  const certBags = new SafeContents(
+    input.certificates.map(
+      (der, i) =>
+        new SafeBag({
+          bagId: OID.certBag,
+          bagValue: AsnConvert.serialize(new CertBag({ certId: OID.x509Certificate, certValue: AsnConvert.serialize(new OctetString(der)) })),
+          bagAttributes: i === 0 ? leafAttributes : undefined,
+        }),
+    ),
+  );
+  const certs = await pbes2Encrypt(subtle, input.password, bytes(AsnConvert.serialize(certBags)), iterations, random);
+  const encryptedData = new EncryptedDataSchema();
+  encryptedData.encryptedContentInfo = new EncryptedContentInfo({
+    contentType: OID.data,
+    contentEncryptionAlgorithm: certs.algorithm,
+    encryptedContent: new EncryptedContent({ value: new OctetString(bufferOf(certs.cipher)) }),
+  });
+
+  const key = await pbes2Encrypt(subtle, input.password, bytes(input.privateKeyPkcs8), iterations, random);
+  const keyBag = new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedKeyData(bufferOf(key.cipher)) });
+  const keyContents = new SafeContents([new SafeBag({ bagId: OID.shroudedKeyBag, bagValue: AsnConvert.serialize(keyBag), bagAttributes: leafAttributes })]);
+
+  const authenticatedSafe = new AuthenticatedSafe([
+    new ContentInfo({ contentType: OID.encryptedData, content: AsnConvert.serialize(encryptedData) }),
+    new ContentInfo({ contentType: OID.data, content: AsnConvert.serialize(new OctetString(AsnConvert.serialize(keyContents))) }),
+  ]);
+  const authSafeContent = AsnConvert.serialize(authenticatedSafe);
+
+  const macSalt = random(16);
+  const macKey = await pkcs12Kdf(subtle, input.password, macSalt, 3, iterations, 32);
+  const hmacKey = await subtle.importKey('raw', bufferOf(macKey), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = await subtle.sign('HMAC', hmacKey, authSafeContent);
+  const pfx = new PFX({
+    version: 3,
+    authSafe: new ContentInfo({ contentType: OID.data, content: AsnConvert.serialize(new OctetString(authSafeContent)) }),
+    macData: new MacData({
+      mac: new DigestInfo({ digestAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }), digest: new OctetString(mac) }),
+      macSalt: new OctetString(bufferOf(macSalt)),
+      iterations,
+    }),
+  });
+  return bytes(AsnConvert.serialize(pfx));
+}
+
+/** CMS EncryptedData (RFC 5652 §8), which @peculiar/asn1-cms does not model: version 0 and the content. */
+class EncryptedDataSchema {
+  @AsnProp({ type: AsnPropTypes.Integer }) version = 0;
+  @AsnProp({ type: EncryptedContentInfo }) encryptedContentInfo = new EncryptedContentInfo();
+}
