@@ -58,8 +58,8 @@ export class IssuerRepository {
     await this.bump();
   }
 
-  async setChain(id: string, chainPem: string): Promise<void> {
-    await this.sql.query('UPDATE ca_issuers SET chain_pem = $2, csr_pem = NULL WHERE id = $1', [id, chainPem]);
+  async setChain(id: string, chainPem: string, keyId: string): Promise<void> {
+    await this.sql.query('UPDATE ca_issuers SET chain_pem = $2, key_id = $3, csr_pem = NULL WHERE id = $1', [id, chainPem, keyId]);
     await this.bump();
   }
 
