@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CRLDistributionPointsExtension, AuthorityInfoAccessExtension, X509Certificate } from '@peculiar/x509';
-import { backends } from '../helpers/backends';
+import { backends, createTestDatabase } from '../helpers/backends';
 import { MASTER_KEY } from '../helpers/custody';
 import { openssl, opensslStatus } from '../helpers/openssl';
 import { eventually, issue } from '../helpers/sign';
@@ -211,5 +211,54 @@ describe.each(backends())('CA rotation: several issuers on %s', (backend) => {
     expect((await opensslStatus(['verify', '-CAfile', 'offline.pem', '-untrusted', 'bundle.pem', c.certPath], dir)).output).toContain(': OK');
     // The sign answer's chain is the new issuer's chain (issuer, then the offline root).
     expect(urlsOf(c.pem).crl).toBe(`${BASE}/crl/${id}`);
+  }, 120_000);
+});
+
+const postgresOnly = backends().includes('postgres') ? describe : describe.skip;
+
+postgresOnly('CA rotation across two replicas on one PostgreSQL', () => {
+  it('refuses a rotation whose key only one replica would hold (no master key) with 409', async () => {
+    const t = await startTestService('postgres');
+    try {
+      const res = await t.http.post('/ca/issuers').set(t.admin).send({});
+      expect(res.status).toBe(409);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.body.detail).toMatch(/MTLS_CA_MASTER_KEY/);
+      expect((await t.http.get('/ca/issuers').set(t.admin)).body.items).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('the other replica follows a rotation, signs with the new issuer, and shows revocations on each issuer CRL', async () => {
+    const db = await createTestDatabase('postgres');
+    const env = { MTLS_CA_MASTER_KEY: MASTER_KEY };
+    const a = await startTestService('postgres', { db, env, crl: { pollMs: 100 } });
+    const b = await startTestService('postgres', { db, env, crl: { pollMs: 100 } });
+    try {
+      const tenant = await a.createKey('acme', ['role:tenant']);
+      const old = await issue(b, tenant.headers, '/CN=old/OU=acme', 'old');
+      const created = await a.http.post('/ca/issuers').set(a.admin).send({});
+      expect(created.status).toBe(201);
+      const id: string = created.body.id;
+      await eventually(async () => ((await b.http.get('/ca.pem')).text.includes(created.body.certificate.trim()) ? true : null), 10_000, 50, 'the pending issuer in b\'s bundle');
+      expect((await a.http.post(`/ca/issuers/${id}/activate`).set(a.admin)).status).toBe(200);
+      await eventually(async () => (b.service.issuers.issuers.active()?.record.id === id ? true : null), 10_000, 50, 'b to follow the activation');
+      const fresh = await issue(b, tenant.headers, '/CN=fresh/OU=acme', 'fresh');
+      expect(urlsOf(fresh.pem).crl).toBe(`${BASE}/crl/${id}`);
+      // Revoked on a: on the issuer's CRL at b.
+      for (const c of [old, fresh]) expect((await a.http.delete(`/private-certificates/${c.serialNumber}`).set(tenant.headers)).status).toBe(200);
+      for (const c of [old, fresh]) {
+        await eventually(async () => {
+          const der = await saveGet(b, pathOf(urlsOf(c.pem).crl), 'b-crl.der');
+          const text = (await openssl(['crl', '-inform', 'DER', '-in', 'b-crl.der', '-noout', '-text'], { cwd: b.dataDir })).stdout;
+          return der.length > 0 && text.toUpperCase().includes(c.serialNumber.replace(/^0+/, '')) ? true : null;
+        }, 10_000, 100, `${c.serialNumber} on b's CRL of its issuer`);
+      }
+    } finally {
+      await a.service.close();
+      await b.service.close();
+      await db.drop();
+    }
   }, 120_000);
 });
