@@ -41,8 +41,8 @@ export interface IssuerRegistryDeps {
   readonly clock: Clock;
   readonly crypto: Crypto;
   readonly logger: Logger;
-  /** Starts an issuer's CRL publisher and OCSP responder (once per issuer and process). */
-  readonly startServices: (ca: CertificateAuthority, issuerId: string) => Promise<IssuerServices>;
+  /** Starts an issuer's CRL publisher and OCSP responder (once per issuer and process); absent in the CLI. */
+  readonly startServices?: (ca: CertificateAuthority, issuerId: string) => Promise<IssuerServices>;
   /** How often replicas look for a rotation made elsewhere. */
   readonly pollMs?: number;
 }
@@ -78,6 +78,22 @@ export class IssuerRegistry {
 
   /** Records the original issuer on a ledger without one, loads every issuer, refuses an expired active one, then follows. */
   async start(): Promise<void> {
+    await this.recordOriginal();
+    await this.refresh();
+    const active = this.snapshot.active();
+    if (!active?.ca) throw new CaLoadError(`the active issuer ${active ? `"${active.record.id}"` : ''} cannot be loaded on this replica. Refusing to start.`);
+    if (active.ca.notAfter.getTime() <= this.deps.clock.now().getTime()) {
+      throw new CaLoadError(
+        `the active issuer "${active.record.id}" (${active.ca.certificate.subject}) expired on ${active.ca.notAfter.toISOString()}: ` +
+          'rotate the CA (`mtls-ca ca rotate` then `mtls-ca ca activate ID`) before starting. Refusing to start.',
+      );
+    }
+    this.timer = setInterval(() => void this.refresh().catch((err) => this.deps.logger.warn({ err }, 'could not read the issuers')), this.deps.pollMs ?? 250);
+    this.timer.unref();
+  }
+
+  /** Records the issuer of the pinned CA identity on a ledger from before issuers (or updates its renewed certificate). */
+  async recordOriginal(): Promise<void> {
     const { ca, backend } = this.deps.original;
     await this.deps.db.transaction(async (tx) => {
       await new CaIdentityRepository(tx).lock();
@@ -98,17 +114,6 @@ export class IssuerRegistry {
         await repo.setOriginalChain(ca.chainPem, backend);
       }
     });
-    await this.refresh();
-    const active = this.snapshot.active();
-    if (!active?.ca) throw new CaLoadError(`the active issuer ${active ? `"${active.record.id}"` : ''} cannot be loaded on this replica. Refusing to start.`);
-    if (active.ca.notAfter.getTime() <= this.deps.clock.now().getTime()) {
-      throw new CaLoadError(
-        `the active issuer "${active.record.id}" (${active.ca.certificate.subject}) expired on ${active.ca.notAfter.toISOString()}: ` +
-          'rotate the CA (`mtls-ca ca rotate` then `mtls-ca ca activate ID`) before starting. Refusing to start.',
-      );
-    }
-    this.timer = setInterval(() => void this.refresh().catch((err) => this.deps.logger.warn({ err }, 'could not read the issuers')), this.deps.pollMs ?? 250);
-    this.timer.unref();
   }
 
   stop(): void {
@@ -172,7 +177,7 @@ export class IssuerRegistry {
       const known = this.live.get(record.id);
       const loaded = known && known.record.chainPem === record.chainPem && known.ca ? { ...known, record } : await this.load(record);
       if (known?.services && loaded !== known) loaded.services ??= known.services;
-      if (!loaded.services && loaded.ca && record.state !== 'pending') loaded.services = await this.deps.startServices(loaded.ca, record.id);
+      if (!loaded.services && loaded.ca && record.state !== 'pending' && this.deps.startServices) loaded.services = await this.deps.startServices(loaded.ca, record.id);
       next.set(record.id, loaded);
     }
     this.live = next;

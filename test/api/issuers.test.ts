@@ -1,3 +1,4 @@
+import { binaryBody } from '../helpers/binary';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CRLDistributionPointsExtension, AuthorityInfoAccessExtension, X509Certificate } from '@peculiar/x509';
@@ -22,14 +23,8 @@ function urlsOf(pem: string): { crl: string; caIssuers: string } {
   return { crl, caIssuers };
 }
 
-const binary = (r: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void) => {
-  const chunks: Buffer[] = [];
-  r.on('data', (c: Buffer) => chunks.push(c));
-  r.on('end', () => cb(null, Buffer.concat(chunks)));
-};
-
 async function saveGet(t: TestService, url: string, file: string): Promise<Buffer> {
-  const res = await t.http.get(url).buffer(true).parse(binary);
+  const res = await t.http.get(url).buffer(true).parse(binaryBody);
   expect(res.status).toBe(200);
   await fs.writeFile(path.join(t.dataDir, file), res.body as Buffer);
   return res.body as Buffer;
@@ -45,7 +40,7 @@ async function ocspStatus(t: TestService, certPath: string, issuerPath: string):
     .set('Content-Type', 'application/ocsp-request')
     .send(await fs.readFile(path.resolve(t.dataDir, req)))
     .buffer(true)
-    .parse(binary);
+    .parse(binaryBody);
   await fs.writeFile(path.resolve(t.dataDir, resp), res.body as Buffer);
   const out = await opensslStatus(['ocsp', '-respin', resp, '-issuer', issuerPath, '-cert', certPath, '-CAfile', 'bundle.pem'], t.dataDir);
   return out.output;
