@@ -103,6 +103,7 @@ export function createApp(deps: AppDeps): Express {
       clock: deps.clock,
       maxAgeSeconds: deps.crlMaxAgeSeconds,
       byIssuer: issuers ? (id) => issuers.servicesOf(id)?.crl ?? null : undefined,
+      all: issuers ? () => issuers.allServices().map((s) => s.crl) : undefined,
     }),
   );
   app.use(ocspRouter(deps.ocsp));

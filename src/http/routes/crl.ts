@@ -10,6 +10,8 @@ export function crlRouter(deps: {
   maxAgeSeconds: number;
   /** GET /crl/{issuerId}[.pem]: the CRL of one issuer (null: no such issuer, or one that has signed nothing). */
   byIssuer?: (issuerId: string) => CrlPublisher | null;
+  /** Every issuer's CRL publisher (GET /crls.pem). */
+  all?: () => CrlPublisher[];
 }): Router {
   const router = Router();
   const send = (req: Request, res: Response, pem: boolean, publisher: CrlPublisher = deps.publisher) => {
@@ -36,6 +38,20 @@ export function crlRouter(deps: {
   };
   router.get('/crl', (req, res) => send(req, res, false));
   router.get('/crl.pem', (req, res) => send(req, res, true));
+  if (deps.all) {
+    const all = deps.all;
+    // Every issuer's CRL, PEM, concatenated: what a relying party that trusts the bundle loads (nginx ssl_crl, the gateway).
+    router.get('/crls.pem', (_req, res) => {
+      const crls = all().flatMap((p) => (p.current() ? [p.current()!] : []));
+      if (crls.length === 0) throw new CaError('not-ready', 'no CRL has been published yet');
+      const body = Buffer.concat(crls.map((c) => c.pemBytes));
+      const untilNext = Math.min(...crls.map((c) => Math.floor((c.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000)));
+      res.setHeader('Cache-Control', `public, max-age=${Math.max(0, Math.min(deps.maxAgeSeconds, untilNext))}, must-revalidate`);
+      res.setHeader('ETag', `"${crls.map((c) => c.etag.replace(/"/g, '')).join('.')}"`);
+      res.setHeader('Content-Type', 'application/x-pem-file');
+      res.status(200).end(body);
+    });
+  }
   if (deps.byIssuer) {
     const byIssuer = deps.byIssuer;
     router.get('/crl/:name', (req, res) => {
