@@ -1,5 +1,8 @@
 import { binaryBody } from '../helpers/binary';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { CRLDistributionPointsExtension, AuthorityInfoAccessExtension, X509Certificate } from '@peculiar/x509';
 import { backends, createTestDatabase } from '../helpers/backends';
@@ -9,6 +12,7 @@ import { eventually, issue } from '../helpers/sign';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 const BASE = 'http://ca.test';
+const execFileAsync = promisify(execFile);
 
 /** The path of a URL this service names in its certificates (PUBLIC_BASE_URL is http://ca.test). */
 const pathOf = (url: string) => {
@@ -257,3 +261,74 @@ postgresOnly('CA rotation across two replicas on one PostgreSQL', () => {
     }
   }, 120_000);
 });
+
+/** nginx (the real one) trusting /ca.pem with every issuer's CRL (/crls.pem as ssl_crl) in front of a static answer. */
+describe('CA rotation seen by nginx', () => {
+  it('accepts certificates of both issuers, then refuses each once revoked', async () => {
+    const t = await startTestService('pglite', { crl: { pollMs: 100 } });
+    const dir = t.dataDir;
+    let nginx: ChildProcess | null = null;
+    try {
+      const acme = await t.createKey('acme', ['role:tenant']);
+      const before = await issue(t, acme.headers, '/CN=before/OU=acme', 'n-before');
+      const id: string = (await t.http.post('/ca/issuers').set(t.admin).send({})).body.id;
+      expect((await t.http.post(`/ca/issuers/${id}/activate`).set(t.admin)).status).toBe(200);
+      const after = await issue(t, acme.headers, '/CN=after/OU=acme', 'n-after');
+
+      await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.crt', '-subj', '/CN=localhost', '-days', '2'], { cwd: dir });
+      const port = await freePort();
+      const prefix = path.join(dir, 'nginx');
+      await fs.mkdir(path.join(prefix, 'logs'), { recursive: true });
+      const conf = `pid ${prefix}/nginx.pid; error_log ${prefix}/logs/error.log info;
+events {}
+http {
+  access_log off; client_body_temp_path ${prefix}; proxy_temp_path ${prefix}; fastcgi_temp_path ${prefix}; uwsgi_temp_path ${prefix}; scgi_temp_path ${prefix};
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${dir}/server.crt; ssl_certificate_key ${dir}/server.key;
+    ssl_client_certificate ${dir}/bundle.pem; ssl_verify_client on; ssl_verify_depth 3;
+    ssl_crl ${dir}/crls.pem;
+    location / { return 200 "hello $ssl_client_s_dn\\n"; }
+  }
+}
+`;
+      await fs.writeFile(path.join(dir, 'nginx.conf'), conf);
+      const load = async () => {
+        await saveGet(t, '/ca.pem', 'bundle.pem');
+        await saveGet(t, '/crls.pem', 'crls.pem');
+      };
+      const curl = async (c: { certPath: string; keyPath: string }) =>
+        (await execFileAsync('curl', ['-sk', '--cert', c.certPath, '--key', c.keyPath, `https://127.0.0.1:${port}/`]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }))).stdout;
+      await load();
+      expect((await fs.readFile(path.join(dir, 'crls.pem'), 'utf8')).match(/BEGIN X509 CRL/g)).toHaveLength(2);
+      nginx = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+      await eventually(async () => ((await curl(before)).includes('hello') ? true : null), 20_000, 100, 'nginx to answer');
+      expect(await curl(before)).toContain('CN=before');
+      expect(await curl(after)).toContain('CN=after');
+
+      for (const c of [before, after]) expect((await t.http.delete(`/private-certificates/${c.serialNumber}`).set(acme.headers)).status).toBe(200);
+      await eventually(async () => {
+        await load();
+        await execFileAsync('/usr/sbin/nginx', ['-p', prefix, '-c', path.join(dir, 'nginx.conf'), '-s', 'reload']);
+        const [b, a] = [await curl(before), await curl(after)];
+        return b.includes('400 The SSL certificate error') && a.includes('400 The SSL certificate error') ? true : null;
+      }, 20_000, 300, 'nginx to refuse both revoked certificates');
+      // Refused for revocation (nginx logs the verify error), not for anything else.
+      const log = await fs.readFile(path.join(prefix, 'logs', 'error.log'), 'utf8');
+      expect(log.match(/certificate revoked/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    } finally {
+      nginx?.kill('SIGTERM');
+      await t.close();
+    }
+  }, 120_000);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
