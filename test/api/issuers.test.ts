@@ -332,3 +332,26 @@ function freePort(): Promise<number> {
     s.on('error', reject);
   });
 }
+
+describe('the life of the active issuer', () => {
+  it('clamps leaves to it, warns when it is shorter than CERT_MAX_VALIDITY_DAYS, and refuses to start once it has expired', async () => {
+    let offsetMs = 0;
+    const clock = { now: () => new Date(Date.now() + offsetMs) };
+    const t = await startTestService('pglite', { env: { CA_VALIDITY_DAYS: '10', CERT_VALIDITY_DAYS: '30', CERT_MAX_VALIDITY_DAYS: '30' }, clock });
+    try {
+      const acme = await t.createKey('acme', ['role:tenant']);
+      const c = await issue(t, acme.headers, '/CN=short/OU=acme', 'short');
+      expect(new X509Certificate(c.pem).notAfter.getTime()).toBeLessThanOrEqual(t.service.ca.notAfter.getTime());
+      const ready = await t.http.get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body.details.activeIssuerWarning).toMatch(/sooner than CERT_MAX_VALIDITY_DAYS=30/);
+      const metrics = await t.http.get('/metrics');
+      if (metrics.status === 200) expect(metrics.text).toMatch(/active_issuer_expiry_seconds \d/);
+      offsetMs = 11 * 86_400_000;
+      await t.service.close();
+      await expect(startTestService('pglite', { env: { CA_VALIDITY_DAYS: '10' }, clock, dataDir: t.dataDir, db: t.db })).rejects.toThrow(/active issuer .* expired/);
+    } finally {
+      await fs.rm(t.dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
