@@ -8,6 +8,8 @@ import { recordFailedRequests } from './http/audit';
 import { problemHandler } from './http/problem';
 import { auditRouter } from './http/routes/audit';
 import { caRouter } from './http/routes/ca';
+import { issuersRouter } from './http/routes/issuers';
+import type { IssuerRegistry } from './services/issuer-registry';
 import { healthRouter, type ReadinessProbe } from './http/routes/health';
 import { keysRouter } from './http/routes/keys';
 import { signRouter } from './http/routes/sign';
@@ -42,7 +44,9 @@ export interface AppDeps {
   readonly clock: Clock;
   /** Upper bound of the CRL's Cache-Control max-age (it is also bounded by nextUpdate). */
   readonly crlMaxAgeSeconds: number;
-  readonly ocsp: OcspResponder;
+  readonly ocsp: Pick<OcspResponder, 'respond'>;
+  /** The CA's issuers (rotation): bundle, per-issuer CRLs and certificates, /ca/issuers. */
+  readonly issuers?: IssuerRegistry;
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly audit: AuditTrail;
@@ -102,15 +106,25 @@ export function createApp(deps: AppDeps): Express {
   app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
 
   // The CRL first: relying parties poll it hardest.
-  app.use(crlRouter({ publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds }));
+  const issuers = deps.issuers;
+  app.use(
+    crlRouter({
+      publisher: deps.crl,
+      clock: deps.clock,
+      maxAgeSeconds: deps.crlMaxAgeSeconds,
+      byIssuer: issuers ? (id) => issuers.servicesOf(id)?.crl ?? null : undefined,
+      all: issuers ? () => issuers.allServices().map((s) => s.crl) : undefined,
+    }),
+  );
   app.use(ocspRouter(deps.ocsp));
   app.use(healthRouter(deps.readiness));
   if (deps.metrics) app.use(metricsRouter(deps.metrics));
-  app.use(caRouter(deps.ca));
+  if (issuers) app.use('/ca/issuers', noStore, issuersRouter(deps.keys, issuers, deps.audit));
+  app.use(caRouter(deps.ca, issuers ? { set: () => issuers.issuers, clock: deps.clock } : undefined));
   app.use(consoleRouter(deps.consoleDir));
   app.use(AUTHENTICATED_PATHS, noStore);
   if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
-  const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => deps.ca.chainPem });
+  const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem) });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));

@@ -18,6 +18,7 @@ import { KeyService, type CreatedKey } from './services/key-service';
 import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
+import { IssuerRegistry, issuerLifeWarning } from './services/issuer-registry';
 import { OcspResponder } from './services/ocsp-responder';
 import { RateLimiter } from './services/rate-limiter';
 import { AuthGuard } from './services/auth-guard';
@@ -38,6 +39,8 @@ export interface ServiceOverrides {
   ledgerTarget?: LedgerTarget;
   /** CRL timing (tests shorten the poll interval). */
   crl?: Partial<CrlPublisherParams>;
+  /** How often replicas look for a rotation made elsewhere (default 250 ms). */
+  issuerPollMs?: number;
 }
 
 export interface Service {
@@ -46,6 +49,8 @@ export interface Service {
   readonly ca: CertificateAuthority;
   readonly keys: KeyService;
   readonly crl: CrlPublisher;
+  /** The CA's issuers: rotation, and the lookup other features use (issuers.issuers.issuerOf/active/all). */
+  readonly issuers: IssuerRegistry;
   readonly audit: AuditTrail;
   /** Secrets wrapped in the ledger by MTLS_CA_MASTER_KEY (null without it), for features that keep private keys. */
   readonly vault: SecretVault | null;
@@ -163,43 +168,62 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     });
     const observer = metrics ?? undefined;
     metrics?.watchPool(() => ledger.poolStats());
-    const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, observer, audit });
-    const crl = new CrlPublisher({
-      ca,
-      store: ledger.crls,
-      clock,
-      logger,
-      observer,
-      params: {
-        validityMs: config.CRL_VALIDITY,
-        refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
-        pollMs: 200,
-        debounceMs: 50,
-        ...overrides.crl,
-      },
-    });
-    await crl.start();
-    metrics?.watchCrl(() => crl.current(), clock);
-    const ocsp = new OcspResponder({
-      ca,
-      ledger: ledger.certificates,
-      revocationMark: () => crl.revocationMark(),
+    const crlParams: CrlPublisherParams = {
+      validityMs: config.CRL_VALIDITY,
+      refreshMs: config.CRL_REFRESH_INTERVAL ?? Math.floor(config.CRL_VALIDITY / 4),
+      pollMs: 200,
+      debounceMs: 50,
+      ...overrides.crl,
+    };
+    // Every issuer that signs or signed has its own CRL (own number) and OCSP responder (own delegated signer).
+    const issuers = new IssuerRegistry({
+      db: ledger.sql,
+      original: { ca, backend: custody.identity.backend },
+      vault: custody.vault,
+      dataDir: config.MTLS_CA_DATA_DIR,
+      passphrase: config.CA_KEY_PASSPHRASE,
+      root: { subject: config.CA_SUBJECT, keyAlgorithm: config.CA_KEY_ALGORITHM, validityDays: config.CA_VALIDITY_DAYS },
+      profile,
       clock,
       crypto,
-      serials,
       logger,
-      audit,
-      params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
-      observer,
+      pollMs: overrides.issuerPollMs,
+      startServices: async (issuerCa, issuerId) => {
+        const crl = new CrlPublisher({ ca: issuerCa, store: ledger.crls, clock, logger: logger.child({ issuer: issuerId }), observer, params: crlParams });
+        await crl.start();
+        const ocsp = new OcspResponder({
+          ca: issuerCa,
+          ledger: ledger.certificates,
+          revocationMark: () => crl.revocationMark(),
+          clock,
+          crypto,
+          serials,
+          logger,
+          audit,
+          params: { validityMs: config.OCSP_VALIDITY, signWithCa: config.OCSP_SIGN_WITH_CA, signerValidityMs: config.OCSP_SIGNER_VALIDITY },
+          observer,
+        });
+        try {
+          await ocsp.start();
+        } catch (e) {
+          crl.stop();
+          throw e;
+        }
+        return { crl, ocsp };
+      },
     });
-    await ocsp.start();
+    await issuers.start();
+    const originalId = issuers.issuers.original()!.record.id;
+    const crl = issuers.servicesOf(originalId)!.crl;
+    const warnIssuerLife = issuerLifeWarning(issuers, clock, config.CERT_MAX_VALIDITY_DAYS, logger, metrics);
+    const signing = new SigningService({ ca: () => issuers.active(), profile, ledger: ledger.certificates, clock, serials, observer, audit });
+    metrics?.watchCrl(() => crl.current(), clock);
+    const ocsp = { respond: (der: Buffer, log?: Logger) => issuers.respondOcsp(der, log) };
     const certificates = new CertificateService(
       ledger.certificates,
       clock,
-      () => {
-        ocsp.revocationCommitted(); // before the DELETE answers: no cached 'good' outlives it here
-        void crl.rebuild().catch(() => undefined);
-      },
+      // Before the DELETE answers: no cached 'good' outlives it here; the issuer's CRL is rebuilt.
+      (issuerKeyId) => issuers.revocationCommitted(issuerKeyId),
       audit,
       observer,
     );
@@ -219,6 +243,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       clock,
       crlMaxAgeSeconds: config.CRL_CACHE_MAX_AGE_SECONDS,
       ca,
+      issuers,
       keys,
       signing,
       logger,
@@ -235,7 +260,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       metrics: metrics
         ? { recorder: metrics, token: config.METRICS_TOKEN, scrape: cluster.isWorker ? clusterScrape(metrics.registry) : () => metrics.scrape() }
         : undefined,
-      readiness: { check: async () => ({ database: await ledger.ping(), caKey: true, crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime() }) },
+      readiness: {
+        check: async () => ({
+          database: await ledger.ping(),
+          caKey: issuers.issuers.active()?.ca != null && issuers.issuers.active()!.ca!.notAfter.getTime() > clock.now().getTime(),
+          crl: (crl.current()?.nextUpdate.getTime() ?? 0) > clock.now().getTime(),
+        }),
+        details: async () => warnIssuerLife(),
+      },
     });
     return {
       app,
@@ -247,8 +279,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       vault: custody.vault,
       metrics,
       bootstrapKey,
+      issuers,
       close: async () => {
-        crl.stop();
+        issuers.stop();
         await audit.drain();
         await ledger.close();
         await ca.signer.close();

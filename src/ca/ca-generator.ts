@@ -4,6 +4,7 @@ import {
   KeyUsageFlags,
   KeyUsagesExtension,
   Name,
+  Pkcs10CertificateRequestGenerator,
   SubjectKeyIdentifierExtension,
   X509CertificateGenerator,
   type X509Certificate,
@@ -78,4 +79,28 @@ export async function generateRootCa(params: RootCaParams, crypto: Crypto, clock
   );
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
   return { certificate, keyObject: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }) };
+}
+
+/** A new CA key and a CSR for it, for a root kept offline: the key stays here, the CSR goes to be signed. */
+export async function generateCaRequest(params: Omit<RootCaParams, 'validityDays'>, crypto: Crypto): Promise<{ csrPem: string; keyObject: KeyObject }> {
+  const name = parseSubject(params.subject ?? defaultCaSubject());
+  const keys = (await crypto.subtle.generateKey(keyGenParams(params.keyAlgorithm), true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
+  const csr = await Pkcs10CertificateRequestGenerator.create(
+    {
+      name,
+      keys,
+      signingAlgorithm: keys.privateKey.algorithm.name === 'ECDSA'
+        ? { name: 'ECDSA', hash: params.keyAlgorithm === 'ECDSA-P384' ? 'SHA-384' : 'SHA-256' }
+        : { name: 'RSASSA-PKCS1-v1_5' },
+      extensions: [
+        new BasicConstraintsExtension(true, 0, true),
+        new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature, true),
+        new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
+      ],
+    },
+    crypto,
+  );
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return { csrPem: csr.toString('pem'), keyObject: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }) };
 }

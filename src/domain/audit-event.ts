@@ -6,6 +6,10 @@ export const AUDIT_ACTIONS = [
   'key.create',
   'key.disable',
   'ca.load',
+  /** A new pending issuer (rotation), its certificate from an offline root, its activation. */
+  'ca.rotate',
+  'ca.certificate',
+  'ca.activate',
   /** A request with an API key pair that did not authenticate (unknown key, wrong token, disabled key). */
   'auth.failure',
   /** An authenticated key refused by permission on a route that is not itself audited (e.g. a tenant reading GET /audit). */

@@ -23,6 +23,8 @@ export interface IssuanceProfileParams {
   readonly backdateSeconds: number;
   /** Base URL of this service as relying parties reach it (CRL and CA certificate URLs). */
   readonly publicBaseUrl: string;
+  /** The issuer whose certificates these are: its CRL and certificate URLs name it (unset: /crl and /ca.crt, the original issuer's). */
+  readonly issuerId?: string;
 }
 
 export interface Validity {
@@ -36,11 +38,16 @@ export class IssuanceProfile {
   constructor(readonly params: IssuanceProfileParams) {}
 
   get crlUrl(): string {
-    return `${this.params.publicBaseUrl}/crl`;
+    return this.params.issuerId ? `${this.params.publicBaseUrl}/crl/${this.params.issuerId}` : `${this.params.publicBaseUrl}/crl`;
   }
 
   get caIssuersUrl(): string {
-    return `${this.params.publicBaseUrl}/ca.crt`;
+    return this.params.issuerId ? `${this.params.publicBaseUrl}/ca/${this.params.issuerId}.crt` : `${this.params.publicBaseUrl}/ca.crt`;
+  }
+
+  /** The same profile for the certificates of one issuer (its own CRL and certificate URLs). */
+  forIssuer(issuerId: string | undefined): IssuanceProfile {
+    return new IssuanceProfile({ ...this.params, issuerId });
   }
 
   get ocspUrl(): string {

@@ -13,9 +13,19 @@ import { decodePem, encodePem } from '../domain/pem';
 export interface TrustedCa {
   /** Issuing CA and chain, PEM, for the TLS context. */
   readonly pem: string;
-  /** The issuing CA: client certificates and CRLs must be signed by it. */
+  /** The first issuing CA (the active issuer of mtls-ca's trust bundle). */
   readonly issuer: X509Certificate;
+  /**
+   * Every issuing CA of the bundle (mtls-ca after a rotation: the active, pending and retired issuers,
+   * each followed by its own chain): client certificates and CRLs must be signed by one of them.
+   */
+  readonly issuers: readonly X509Certificate[];
   readonly source: string;
+}
+
+/** The issuer of `peer` among the trusted ones (named and signed by it), or null. */
+export function trustedIssuerOf(trust: Pick<TrustedCa, 'issuers'>, peer: X509Certificate): X509Certificate | null {
+  return trust.issuers.find((i) => peer.checkIssued(i) && peer.verify(i.publicKey)) ?? null;
 }
 
 export class CaTrustError extends Error {}
@@ -55,13 +65,20 @@ export async function loadTrustedCa(params: CaTrustParams): Promise<TrustedCa> {
     const actual = fingerprintOf(issuer);
     if (actual !== params.fingerprint) throw new CaTrustError(`the CA from ${source} has SHA-256 fingerprint ${actual}, not GATEWAY_CA_FINGERPRINT ${params.fingerprint}`);
   }
+  // A trust bundle holds several issuers, each followed by its chain: a certificate that did not issue the
+  // one before it starts the next issuer. Accepted only from a file the operator gave, or fetched unpinned;
+  // fetched under a fingerprint pin, only the pinned CA and its own chain (nothing may ride along).
+  const issuers: X509Certificate[] = [issuer];
   for (let i = 0; i + 1 < certs.length; i++) {
     if (!certs[i].checkIssued(certs[i + 1]) || !certs[i].verify(certs[i + 1].publicKey)) {
-      throw new CaTrustError(`${source}: certificate ${i + 2} did not issue certificate ${i + 1}; only the CA and its own chain are accepted`);
+      if (params.fingerprint && !params.caFile) {
+        throw new CaTrustError(`${source}: certificate ${i + 2} did not issue certificate ${i + 1}; only the pinned CA and its own chain are accepted (after a CA rotation, give the bundle in GATEWAY_CA_FILE)`);
+      }
+      issuers.push(certs[i + 1]);
     }
   }
   if (!certs.every((c) => c.ca)) throw new CaTrustError(`${source} holds a certificate that is not a CA`);
-  return { pem: certs.map((c) => encodePem('CERTIFICATE', c.raw)).join(''), issuer, source };
+  return { pem: certs.map((c) => encodePem('CERTIFICATE', c.raw)).join(''), issuer, issuers, source };
 }
 
 /** SHA-256 of the certificate's DER, lower-case hex without colons. */

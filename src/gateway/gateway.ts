@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { isPlainHttpOffHost, loadTrustedCa, type TrustedCa } from './ca-trust';
+import { isPlainHttpOffHost, loadTrustedCa, trustedIssuerOf, type TrustedCa } from './ca-trust';
 import { accountOf, certificateSubject, escapeDnValue, rfc4514 } from './distinguished-name';
 import type { GatewayConfig } from './gateway-config';
 import { refuse, refuseOnSocket } from './gateway-problem';
@@ -38,7 +38,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const basePath = upstream.pathname.replace(/\/$/, '');
   const trust = await loadTrustedCa({ caFile: config.GATEWAY_CA_FILE, caUrl: config.GATEWAY_CA_URL, fingerprint: config.GATEWAY_CA_FINGERPRINT });
   warnAtStart(config, trust, logger);
-  const cache = new RevocationCache(config.GATEWAY_CA_URL, trust.issuer, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger);
+  const cache = new RevocationCache(config.GATEWAY_CA_URL, trust.issuers, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger);
   await cache.start();
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
@@ -50,16 +50,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }
     // Revocation is the gateway's own check (the TLS context gets no CRL: OpenSSL would refuse every
     // certificate once the CRL is past its nextUpdate, whatever GATEWAY_FAIL_OPEN says).
-    const reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !peer.checkIssued(trust.issuer) || !peer.verify(trust.issuer.publicKey) ? 'not issued by the CA' : null;
+    const issuer = trustedIssuerOf(trust, peer);
+    const reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !issuer ? 'not issued by the CA' : null;
     if (reason) {
       log.info({ reason, serial: peer.serialNumber }, 'gateway refused');
       return refuse(res, 'client-certificate-rejected', `the client certificate was rejected: ${reason}`);
     }
-    if (!cache.fresh() && !config.GATEWAY_FAIL_OPEN) {
+    if (!cache.fresh(Date.now(), issuer ?? undefined) && !config.GATEWAY_FAIL_OPEN) {
       log.warn({ reason: 'CRL past nextUpdate and the CA unreachable' }, 'gateway refused');
       return refuse(res, 'revocation-status-unknown', 'revocation status cannot be checked right now');
     }
-    if (cache.isRevoked(peer.serialNumber)) {
+    if (cache.isRevoked(peer.serialNumber, issuer ?? undefined)) {
       log.info({ reason: 'revoked', serial: peer.serialNumber }, 'gateway refused');
       return refuse(res, 'client-certificate-rejected', 'the client certificate was rejected: CERT_REVOKED');
     }

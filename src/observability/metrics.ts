@@ -143,6 +143,20 @@ export class Metrics implements IssuanceObserver, RevocationObserver, CrlBuildOb
   }
 
   /** Gauges of the CRL being served, read at each scrape (so they include CRLs built by other replicas). */
+  /** Seconds until the active issuer's certificate expires (alert when it is below CERT_MAX_VALIDITY_DAYS). */
+  watchActiveIssuer(notAfter: () => Date | null, clock: Clock): void {
+    new Gauge({
+      name: `${PREFIX}active_issuer_expiry_seconds`,
+      help: 'Seconds until the active CA issuer certificate expires',
+      aggregator: 'min',
+      registers: [this.registry],
+      collect() {
+        const at = notAfter();
+        if (at) this.set((at.getTime() - clock.now().getTime()) / 1000);
+      },
+    });
+  }
+
   watchCrl(current: () => ServedCrl | null, clock: Clock): void {
     const gauge = (name: string, help: string, aggregator: 'max' | 'min', value: (crl: ServedCrl) => number) =>
       new Gauge({

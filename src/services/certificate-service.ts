@@ -49,7 +49,7 @@ export class CertificateService {
      * Told after every revocation that changed the ledger, before it is answered (the OCSP cache and
      * the CRL publisher); also after finding one made concurrently, whose own call may not have run yet.
      */
-    private readonly onRevoked: () => void,
+    private readonly onRevoked: (issuerKeyId?: string) => void,
     private readonly audit: AuditSink,
     private readonly observer?: RevocationObserver,
   ) {}
@@ -101,12 +101,12 @@ export class CertificateService {
       }
       const done = result as Awaited<ReturnType<CertificateLedger['revoke']>>;
       if (done?.changed) {
-        this.onRevoked();
+        this.onRevoked(done.certificate.issuerKeyId);
         this.observer?.revoked(done.certificate.account, reason);
         return done.certificate;
       }
       if (done) {
-        this.onRevoked();
+        this.onRevoked(done.certificate.issuerKeyId);
         await this.audit.record(event(done.certificate, false));
         return done.certificate;
       }

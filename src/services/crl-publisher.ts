@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../ca/certificate-authority';
 import type { Clock } from '../domain/clock';
-import { assembleCrl, buildCrl, crlEntries, tbsCertListParts, type CrlParams } from '../domain/crl-builder';
+import { assembleCrl, tbsCertListParts, type CrlParams } from '../domain/crl-builder';
+import { baseFrom, buildIssuerCrl, crlParamsOf, type CrlBase } from './crl-build';
 import { encodePem } from '../domain/pem';
 import type { CrlBuildContext, CrlHead } from '../store/crl-repository';
 
@@ -51,16 +52,9 @@ export interface PublishedCrl {
   readonly expires: string;
 }
 
-/** The last full CRL's entry list, which incremental CRLs extend. */
-interface Base {
-  readonly crlNumber: bigint;
-  readonly lastRevocationSeq: bigint;
-  readonly entries: Buffer;
-  readonly count: number;
-}
 
 /**
- * Keeps the newest signed CRL in memory for serving; rebuilds it after revocations (coalesced) and
+ * The scheduler of one issuer's CRL (the build step itself is crl-build.ts): keeps the newest signed CRL in memory for serving; rebuilds it after revocations (coalesced) and
  * on a timer; shares it with every replica through the database.
  *
  * A full build reads every revoked, unexpired certificate and stores the signed DER as the base.
@@ -78,7 +72,7 @@ export class CrlPublisher {
   private rejectedNumber: bigint | null = null;
   /** Since when the ledger has held a revocation newer than the published CRL (null: it has not). */
   private behindSince: number | null = null;
-  private base: Base | null = null;
+  private base: CrlBase | null = null;
   /** What the last poll saw: revocations committed after the published CRL's last one (`after`). */
   private polled: { after: bigint; count: bigint } | null = null;
   private debounce: NodeJS.Timeout | null = null;
@@ -178,60 +172,13 @@ export class CrlPublisher {
   }
 
   private params(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate'>, entries: Buffer): CrlParams {
-    const { ca } = this.deps;
-    return {
-      issuerDer: ca.issuerDer,
-      signatureAlgorithmDer: ca.signatureAlgorithmDer,
-      authorityKeyId: ca.keyId,
-      crlNumber: head.crlNumber,
-      thisUpdate: head.thisUpdate,
-      nextUpdate: head.nextUpdate,
-      entries,
-    };
+    return crlParamsOf(this.deps.ca, head, entries);
   }
 
   private async buildOnce(): Promise<void> {
     const { ca, store, clock, logger, params } = this.deps;
     const started = process.hrtime.bigint();
-    const result = await store.build(ca.keyId, async (ctx) => {
-      const now = clock.now();
-      const previous = ctx.previous;
-      const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
-      const nextUpdate = new Date(thisUpdate.getTime() + params.validityMs);
-      const crlNumber = (ctx.previousNumber ?? 0n) + 1n;
-      const full = !previous || thisUpdate.getTime() - previous.fullBuildAt.getTime() >= params.refreshMs;
-      let base: Base;
-      let entries: Buffer;
-      let count: number;
-      let lastRevocationSeq: bigint;
-      if (full) {
-        // An expired certificate stays listed until one CRL issued after its expiry, then drops off.
-        const cutoff = previous && previous.thisUpdate < thisUpdate ? previous.thisUpdate : thisUpdate;
-        const all = await ctx.allEntries(cutoff);
-        base = { crlNumber, lastRevocationSeq: all.lastRevocationSeq, entries: all.der, count: all.count };
-        [entries, count, lastRevocationSeq] = [all.der, all.count, all.lastRevocationSeq];
-      } else {
-        base = this.base && this.base.crlNumber === previous.baseCrlNumber ? this.base : await this.baseFrom(await ctx.baseDer(), previous);
-        const added = await ctx.entriesAfter(base.lastRevocationSeq);
-        entries = added.count > 0 ? Buffer.concat([base.entries, added.der]) : base.entries;
-        [count, lastRevocationSeq] = [base.count + added.count, added.lastRevocationSeq];
-      }
-      const header = { crlNumber, thisUpdate, nextUpdate };
-      const { der, signature } = await buildCrl(this.params(header, entries), (tbs) => ca.signTbs(tbs));
-      const head: CrlHead = {
-        ...header,
-        entries: count,
-        lastRevocationSeq,
-        fullBuildAt: full ? thisUpdate : previous!.fullBuildAt,
-        signature,
-        baseCrlNumber: base.crlNumber,
-        baseLastRevocationSeq: base.lastRevocationSeq,
-        baseEntries: base.count,
-      };
-      if (full) await ctx.saveFull(head, der);
-      else await ctx.saveIncremental(head);
-      return { head, der, base, full };
-    });
+    const result = await store.build(ca.keyId, (ctx) => buildIssuerCrl(ca, ctx, clock.now(), params, this.base));
     this.base = result.base;
     this.publish(result.head, result.der);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -240,11 +187,6 @@ export class CrlPublisher {
       { crlNumber: result.head.crlNumber.toString(), full: result.full, entries: result.head.entries, bytes: result.der.length, ms },
       'published a new CRL',
     );
-  }
-
-  private async baseFrom(der: Buffer | null, head: CrlHead): Promise<Base> {
-    if (!der) throw new Error('the stored CRL has no base');
-    return { crlNumber: head.baseCrlNumber, lastRevocationSeq: head.baseLastRevocationSeq, entries: crlEntries(der), count: head.baseEntries };
   }
 
   private publish(head: Pick<CrlHead, 'crlNumber' | 'thisUpdate' | 'nextUpdate' | 'entries' | 'fullBuildAt' | 'lastRevocationSeq'>, der: Buffer): void {
@@ -278,7 +220,7 @@ export class CrlPublisher {
     const { ca, store } = this.deps;
     const head = await store.head(ca.keyId);
     if (!head || (this.published && this.published.crlNumber >= head.crlNumber) || head.crlNumber === this.rejectedNumber) return;
-    if (!this.base || this.base.crlNumber !== head.baseCrlNumber) this.base = await this.baseFrom(await store.baseDer(ca.keyId), head);
+    if (!this.base || this.base.crlNumber !== head.baseCrlNumber) this.base = baseFrom(await store.baseDer(ca.keyId), head);
     const added = head.lastRevocationSeq > this.base.lastRevocationSeq ? await store.entriesBetween(ca.keyId, this.base.lastRevocationSeq, head.lastRevocationSeq) : null;
     const entries = added && added.count > 0 ? Buffer.concat([this.base.entries, added.der]) : this.base.entries;
     const tbs = tbsCertListParts(this.params(head, entries));

@@ -89,6 +89,12 @@ export class OcspResponder {
     await this.signer();
   }
 
+  /** True when the CertID names this responder's issuer (issuerNameHash and issuerKeyHash). */
+  serves(id: Pick<OcspRequest['certIds'][number], 'hashAlgorithm' | 'issuerNameHash' | 'issuerKeyHash'>): boolean {
+    const hashes = this.issuerHashes.get(id.hashAlgorithm);
+    return Boolean(hashes && hashes.name.equals(id.issuerNameHash) && hashes.key.equals(id.issuerKeyHash));
+  }
+
   /** The delegated signer's certificate in use (null when the CA signs). */
   signerCertificate(): Buffer | null {
     return this.identity?.certificateDer ?? null;
@@ -117,12 +123,7 @@ export class OcspResponder {
     } catch {
       return failed('malformedRequest');
     }
-    for (const id of request.certIds) {
-      const hashes = this.issuerHashes.get(id.hashAlgorithm);
-      if (!hashes || !hashes.name.equals(id.issuerNameHash) || !hashes.key.equals(id.issuerKeyHash)) {
-        return failed('unauthorized');
-      }
-    }
+    if (!request.certIds.every((id) => this.serves(id))) return failed('unauthorized');
     const cacheable = request.nonceExtension === null && request.certIds.length === 1;
     const cacheKey = cacheable ? request.certIds[0].der.toString('base64') : '';
     // Taken before the status is read: a revocation committed after that read moves the mark.

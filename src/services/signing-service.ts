@@ -20,8 +20,15 @@ export interface IssuanceObserver {
   issued(account: string): void;
 }
 
-export interface SigningServiceDeps {
+/** The issuer that signs now (it changes when a rotation is activated). */
+export interface SigningIssuer {
   readonly ca: CertificateAuthority;
+  readonly issuer: Issuer;
+}
+
+export interface SigningServiceDeps {
+  /** A fixed CA (tools, tests), or the active issuer, asked on each signing. */
+  readonly ca: CertificateAuthority | (() => SigningIssuer);
   readonly profile: IssuanceProfile;
   readonly ledger: CertificateLedgerWriter;
   readonly clock: Clock;
@@ -32,14 +39,20 @@ export interface SigningServiceDeps {
 
 /** Read → check policy → authorize → prepare → check → sign → record (ledger, then audit trail) → return. */
 export class SigningService {
-  private readonly issuer: Issuer;
+  private readonly current: () => SigningIssuer;
 
   constructor(private readonly deps: SigningServiceDeps) {
-    this.issuer = new Issuer(deps.ca, deps.profile);
+    const fixed = deps.ca;
+    if (typeof fixed === 'function') this.current = fixed;
+    else {
+      const issuer = { ca: fixed, issuer: new Issuer(fixed, deps.profile) };
+      this.current = () => issuer;
+    }
   }
 
   async sign(principal: Principal, body: Uint8Array, origin: AuditOrigin): Promise<IssuedCertificate> {
-    const { ca, profile, ledger, clock, serials, audit } = this.deps;
+    const { profile, ledger, clock, serials, audit } = this.deps;
+    const { ca, issuer } = this.current();
     const request = await checkCertificateRequest(csrDerFromBody(body));
     if (!mayActOnAccount(principal, request.account)) {
       throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
@@ -51,7 +64,7 @@ export class SigningService {
     }
     const serialNumber = serials.next();
     // prepare (build from the validated parts, check the invariants) → sign, through the CA's signer.
-    const certificate = await this.issuer.sign(this.issuer.prepare(request, serialNumber, validity));
+    const certificate = await issuer.sign(issuer.prepare(request, serialNumber, validity));
     const issued: IssuedCertificate = {
       serialNumber: serialToHex(serialNumber),
       account: request.account,

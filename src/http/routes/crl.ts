@@ -4,11 +4,19 @@ import type { Clock } from '../../domain/clock';
 import type { CrlPublisher } from '../../services/crl-publisher';
 
 /** GET /crl (DER) and /crl.pem: served from memory, with validators; no database query per request. */
-export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeSeconds: number }): Router {
+export function crlRouter(deps: {
+  publisher: CrlPublisher;
+  clock: Clock;
+  maxAgeSeconds: number;
+  /** GET /crl/{issuerId}[.pem]: the CRL of one issuer (null: no such issuer, or one that has signed nothing). */
+  byIssuer?: (issuerId: string) => CrlPublisher | null;
+  /** Every issuer's CRL publisher (GET /crls.pem). */
+  all?: () => CrlPublisher[];
+}): Router {
   const router = Router();
-  const send = (req: Request, res: Response, pem: boolean) => {
+  const send = (req: Request, res: Response, pem: boolean, publisher: CrlPublisher = deps.publisher) => {
     const ifNoneMatch = req.headers['if-none-match'];
-    const crl = deps.publisher.current();
+    const crl = publisher.current();
     if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
     const etag = pem ? crl.pemEtag : crl.etag;
     const untilNext = Math.floor((crl.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000);
@@ -30,5 +38,30 @@ export function crlRouter(deps: { publisher: CrlPublisher; clock: Clock; maxAgeS
   };
   router.get('/crl', (req, res) => send(req, res, false));
   router.get('/crl.pem', (req, res) => send(req, res, true));
+  if (deps.all) {
+    const all = deps.all;
+    // Every issuer's CRL, PEM, concatenated: what a relying party that trusts the bundle loads (nginx ssl_crl, the gateway).
+    router.get('/crls.pem', (_req, res) => {
+      const crls = all().flatMap((p) => (p.current() ? [p.current()!] : []));
+      if (crls.length === 0) throw new CaError('not-ready', 'no CRL has been published yet');
+      const body = Buffer.concat(crls.map((c) => c.pemBytes));
+      const untilNext = Math.min(...crls.map((c) => Math.floor((c.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000)));
+      res.setHeader('Cache-Control', `public, max-age=${Math.max(0, Math.min(deps.maxAgeSeconds, untilNext))}, must-revalidate`);
+      res.setHeader('ETag', `"${crls.map((c) => c.etag.replace(/"/g, '')).join('.')}"`);
+      res.setHeader('Content-Type', 'application/x-pem-file');
+      res.status(200).end(body);
+    });
+  }
+  if (deps.byIssuer) {
+    const byIssuer = deps.byIssuer;
+    router.get('/crl/:name', (req, res) => {
+      const name = String(req.params.name);
+      const pem = name.endsWith('.pem');
+      const id = pem ? name.slice(0, -4) : name;
+      const publisher = /^[a-z0-9-]{1,64}$/.test(id) ? byIssuer(id) : null;
+      if (!publisher) throw new CaError('not-found', `no issuer "${id}" with a CRL`);
+      send(req, res, pem, publisher);
+    });
+  }
   return router;
 }

@@ -13,7 +13,7 @@ function send(res: Response, der: Buffer): void {
 }
 
 /** POST /ocsp (DER body) and GET /ocsp/{url-encoded base64} (RFC 6960 appendix A). Always an OCSP answer. */
-export function ocspRouter(responder: OcspResponder): Router {
+export function ocspRouter(responder: Pick<OcspResponder, 'respond'>): Router {
   const router = Router();
   router.post('/ocsp', express.raw({ type: () => true, limit: MAX_OCSP_REQUEST, inflate: false }), async (req, res) => {
     send(res, await responder.respond(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), res.locals.logger as Logger | undefined));
