@@ -26,6 +26,16 @@ import { RATE_LIMIT_TABLE, rateLimitSqlClient } from './store/rate-limit-reposit
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
+import { RenewalService } from './services/renewal-service';
+import { readTlsFiles, ServerTls, serverNames, type TlsCredentials } from './services/server-tls';
+
+/** What the HTTPS server listens with, and how it learns of a replacement. */
+export interface HttpsCredentials {
+  readonly credentials: TlsCredentials;
+  onChange(listener: (credentials: TlsCredentials) => void): void;
+  /** The serial of the self-issued server certificate in use (null with TLS_CERT_FILE). */
+  readonly serialNumber: string | null;
+}
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -35,6 +45,8 @@ export interface ServiceOverrides {
   ledgerTarget?: LedgerTarget;
   /** CRL timing (tests shorten the poll interval). */
   crl?: Partial<CrlPublisherParams>;
+  /** How often the self-issued TLS server certificate is checked for renewal (tests shorten it). */
+  tlsCheckIntervalMs?: number;
 }
 
 export interface Service {
@@ -50,6 +62,8 @@ export interface Service {
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
+  /** HTTPS_PORT's key and certificate (self-issued and renewed, or TLS_CERT_FILE/TLS_KEY_FILE); null without HTTPS_PORT. */
+  readonly tls: HttpsCredentials | null;
   close(): Promise<void>;
 }
 
@@ -200,7 +214,53 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       audit,
       observer,
     );
+    const renewal = new RenewalService({
+      ca,
+      signing,
+      ledger: ledger.certificates,
+      clock,
+      audit,
+      limiter,
+      params: { afterExpiryMs: config.RENEW_AFTER_EXPIRY ?? 0, minIntervalMs: config.RENEW_MIN_INTERVAL_SECONDS * 1000 },
+      onRevoked: (account, reason) => {
+        ocsp.revocationCommitted();
+        void crl.rebuild().catch(() => undefined);
+        observer?.revoked(account, reason);
+      },
+    });
+    let tls: HttpsCredentials | null = null;
+    let serverTls: ServerTls | null = null;
+    if (config.HTTPS_PORT !== undefined && config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
+      const credentials = await readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE);
+      tls = { credentials, onChange: () => undefined, serialNumber: null };
+    } else if (config.HTTPS_PORT !== undefined) {
+      const own = new ServerTls({
+        ca,
+        ledger: ledger.certificates,
+        audit,
+        clock,
+        crypto,
+        serials,
+        logger,
+        names: serverNames(config.PUBLIC_BASE_URL, config.TLS_SERVER_NAMES),
+        validityMs: config.TLS_SERVER_CERT_VALIDITY,
+        checkIntervalMs: overrides.tlsCheckIntervalMs,
+      });
+      await own.start();
+      serverTls = own;
+      tls = {
+        get credentials() {
+          return own.credentials;
+        },
+        onChange: (listener) => own.onChange(listener),
+        get serialNumber() {
+          return own.serialNumber;
+        },
+      };
+    }
     const app = createApp({
+      renewal,
+      clientCertHeader: config.CLIENT_CERT_HEADER,
       ocsp,
       certificates,
       crl,
@@ -235,7 +295,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       vault: custody.vault,
       metrics,
       bootstrapKey,
+      tls,
       close: async () => {
+        serverTls?.stop();
         crl.stop();
         await audit.drain();
         await ledger.close();
