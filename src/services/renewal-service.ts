@@ -76,6 +76,8 @@ export class RenewalService {
       throw new CaError('forbidden', `certificate ${old.serialNumber} expired at ${old.notAfter.toISOString()}; request a new one with an API key`);
     }
     if (isReservedAccount(old.account)) throw new CaError('forbidden', "the service's own certificates are not renewed through the API");
+    const issuance = request.body.length === 0 ? sameKey(old) : await this.rekey(old, request.body);
+    // Counted only once the request is one that would be issued (a refused CSR does not use up the interval).
     if (params.minIntervalMs > 0) {
       const decision = await this.deps.limiter.take(this.rule, old.serialNumber);
       if (!decision.allowed) {
@@ -84,7 +86,6 @@ export class RenewalService {
         });
       }
     }
-    const issuance = request.body.length === 0 ? sameKey(old) : await this.rekey(old, request.body);
     const actor = `certificate:${old.serialNumber}`;
     const revocation: Revocation | null = request.revokeOld ? { revokedAt: now, reason: request.revokeOld, revokedBy: actor } : null;
     const issued = await this.deps.signing.issue(
