@@ -27,7 +27,7 @@ export function toIssuedCertificate(row: CertificateRow): IssuedCertificate {
       row.revokedAt && row.revocationReason !== null
         ? { revokedAt: row.revokedAt, reason: reasonFromCode(row.revocationReason), revokedBy: row.revokedBy ?? '' }
         : null,
-    renewedFrom: row.renewedFrom ?? null,
+    ...(row.renewedFrom ? { renewedFrom: row.renewedFrom } : {}),
   };
 }
 
