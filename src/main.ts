@@ -62,7 +62,8 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   logger.info({ database: describeDatabase(config), workers: config.WORKERS }, 'starting mtls-ca');
-  const prepared = await startService(config, logger);
+  // The primary serves nothing: no HTTPS server certificate for it (each worker issues its own).
+  const prepared = await startService({ ...config, HTTPS_PORT: undefined }, logger);
   announceBootstrapKey(prepared, config);
   await prepared.close();
   if (stopping) process.exit(0); // stopped during start-up: no worker to wait for
