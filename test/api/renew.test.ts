@@ -11,6 +11,7 @@ import { createHttpServer, createHttpsServer } from '../../src/http/server';
 import { httpLimitsOf } from '../../src/main';
 import { loadConfig } from '../../src/config';
 import { backends } from '../helpers/backends';
+import { count } from '../helpers/metrics';
 import { makeCsr, openssl, opensslStatus, tempDir } from '../helpers/openssl';
 import { eventually, issue } from '../helpers/sign';
 import { startTestService, testServiceEnv, type TestService } from '../helpers/test-service';
@@ -116,7 +117,11 @@ describe.each(backends())('renewal with the certificate in hand (%s)', (backend)
     clock.set(new Date());
     const old = await issue(t, t.admin, '/CN=erp-connector/OU=acme/C=BR');
     clock.advance(60_000);
+    const issuedCount = async () => count((await t.http.get('/metrics')).text, 'mtlsca_certificates_issued_total', { account: 'acme' });
+    const before = await issuedCount();
     const res = await renew(old, ['-H', 'Accept: application/json']);
+    // Counted like a signing.
+    expect(await issuedCount()).toBe(before + 1);
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body);
     expect(body).toMatchObject({ renewedFrom: old.serialNumber, account: 'acme', commonName: 'erp-connector' });
@@ -179,6 +184,16 @@ describe.each(backends())('renewal with the certificate in hand (%s)', (backend)
     const stray = await renew({ certPath: f('stray.crt'), keyPath: f('stray.key') });
     expect(stray.status).toBe(401);
     expect(JSON.parse(stray.body).detail).toMatch(/not in this CA's ledger/);
+
+    // Signed by this CA's key with the serial of a ledger row, but not that row's bytes: refused too.
+    const real = await issue(t, t.admin, '/CN=twin-app/OU=acme');
+    const twin = await issueServerCertificate(t.service.ca, globalThis.crypto, clock, { next: () => new Uint8Array(Buffer.from(real.serialNumber, 'hex')) }, ['twin-app'], 3_600_000);
+    expect(twin.record.serialNumber).toBe(real.serialNumber);
+    await fs.writeFile(f('twin.crt'), twin.record.pem);
+    await fs.writeFile(f('twin.key'), twin.keyPem);
+    const twinRes = await renew({ certPath: f('twin.crt'), keyPath: f('twin.key') });
+    expect(twinRes.status).toBe(401);
+    expect(JSON.parse(twinRes.body).detail).toMatch(/not in this CA's ledger/);
   });
 
   it('refuses a revoked certificate and one expired beyond RENEW_AFTER_EXPIRY (403); renews one inside it', async () => {
@@ -188,6 +203,11 @@ describe.each(backends())('renewal with the certificate in hand (%s)', (backend)
     const r = await renew(revoked);
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body).detail).toMatch(/revoked/);
+    // The refusal is in the audit trail.
+    await eventually(async () => {
+      const failures = await t.http.get('/audit?action=certificate.renew&outcome=failure&limit=20').set(t.admin);
+      return failures.body.items.some((i: { problem: string; requestId: string | null }) => i.problem === 'forbidden');
+    }, 10_000, 50, 'the refused renewal audited');
 
     // Issued 400 days ago (365-day profile): expired 35 days ago, beyond the 30-day grace.
     const now = new Date();
