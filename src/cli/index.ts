@@ -5,6 +5,7 @@ import { serve } from '../main';
 import { keysCommand } from './keys-command';
 import { auditCommand } from './audit-command';
 import { secretsCommand } from './secrets-command';
+import { certCommand } from './cert-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
@@ -16,6 +17,7 @@ usage:
   mtls-ca keys ...              manage API keys (mtls-ca keys --help)
   mtls-ca audit verify          check the audit trail's hash chain (mtls-ca audit --help)
   mtls-ca secrets rewrap        re-wrap the ledger's secrets under a new MTLS_CA_MASTER_KEY (mtls-ca secrets --help)
+  mtls-ca cert request|renew     obtain or renew a client certificate (mtls-ca cert --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
 `;
 
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest);
     case 'secrets':
       return secretsCommand(rest);
+    case 'cert':
+      return certCommand(rest);
     case 'gateway': {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));
