@@ -47,6 +47,13 @@ export function parseFlags(args: string[]): Flags {
   return flags;
 }
 
+function endpoint(base: string, path: string): string {
+  let url: URL;
+  try { url = new URL(path, base); } catch { throw new CliError(`not a URL: ${base}`); }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`the URL must be http(s): ${base}`);
+  return url.toString();
+}
+
 function required(flags: Flags, name: string): string {
   const v = flags[name];
   if (typeof v !== 'string' || v.length === 0) throw new CliError(`--${name} is required`);
@@ -115,7 +122,7 @@ async function request(flags: Flags): Promise<number> {
   if (existsSync(paths.key)) throw new CliError(`${paths.key} exists; renew with "mtls-ca cert renew" or choose another --out`);
   const keyPem = generateKeyPem(keyType);
   const csr = await buildCsrPem(keyPem, cn, ou);
-  const answer = await send(new URL('/private-certificates/sign', url).toString(), {
+  const answer = await send(endpoint(url, '/private-certificates/sign'), {
     method: 'POST',
     headers: { 'content-type': 'application/pkcs10', accept: 'application/json', 'x-api-appkey': appKey, 'x-api-apptoken': appToken },
     body: csr,
@@ -142,7 +149,7 @@ export async function renewOnce(s: RenewSettings): Promise<Issued> {
     const ou = /OU=([^\n,]+)/.exec(current.subject)?.[1];
     body = await buildCsrPem(newKey, cn, ou);
   }
-  const answer = await send(new URL('/private-certificates/renew', s.url).toString(), {
+  const answer = await send(endpoint(s.url, '/private-certificates/renew'), {
     method: 'POST',
     headers: { accept: 'application/json', ...(body ? { 'content-type': 'application/pkcs10' } : {}) },
     body,
