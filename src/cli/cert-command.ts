@@ -84,6 +84,10 @@ function p12Options(flags: Flags): P12Options | undefined {
   return { file, password, legacy: flags['p12-legacy'] === true };
 }
 
+function friendlyNameOf(certificatePem: string): string | undefined {
+  return /CN=([^\n,]+)/.exec(new X509Certificate(certificatePem).subject)?.[1];
+}
+
 async function writeP12(p12: P12Options, keyPem: string, issued: Issued): Promise<void> {
   let mod: { encodePkcs12?: (o: unknown) => Buffer };
   try {
@@ -92,7 +96,7 @@ async function writeP12(p12: P12Options, keyPem: string, issued: Issued): Promis
   } catch {
     throw new CliError('this build has no PKCS#12 encoder (src/pkcs12)');
   }
-  const bytes = mod.encodePkcs12!({ keyPem, certificatePem: issued.certificate, chainPem: issued.chain, password: p12.password, profile: p12.legacy ? 'legacy' : 'modern' });
+  const bytes = mod.encodePkcs12!({ keyPem, certificatePem: issued.certificate, chainPem: issued.chain, password: p12.password, profile: p12.legacy ? 'legacy' : 'modern', friendlyName: friendlyNameOf(issued.certificate) });
   writeFileAtomic(p12.file, bytes, 0o600);
 }
 
