@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { runCli, serviceEnv, spawnService, SPAWNED_ADMIN, type ServiceProcess } from '../helpers/service-process';
+import { BIN, runCli, serviceEnv, spawnService, SPAWNED_ADMIN, type ServiceProcess } from '../helpers/service-process';
 import { renewOnce, type RenewSettings } from '../../src/cli/cert-command';
 import { runRenewDaemon } from '../../src/cli/renew-daemon';
 
@@ -101,6 +101,21 @@ describe('mtls-ca cert (client CLI)', () => {
     const next = delays[delays.length - 1]!;
     expect(next).toBeGreaterThan(lifetime * 0.6);
     expect(next).toBeLessThan(lifetime * 0.67);
+  }, 120_000);
+
+  it('renew --daemon as a process: waits for its renewal time and exits 0 on SIGTERM', async () => {
+    const out = path.join(dir, 'daemon-proc');
+    expect((await runCli(['cert', 'request', '--url', service.url, '--cn', 'proc', '--ou', 'acme', '--out', out], env())).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, 'cert', 'renew', '--daemon', '--url', httpsUrl, '--cert', path.join(out, 'proc.crt'), '--key', path.join(out, 'proc.key'), '--ca', path.join(dir, 'ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 60_000;
+    while (!/next renewal in/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(stderr).toMatch(/next renewal in \d+ s/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/stopping/);
   }, 120_000);
 
   it('errors: clear message, non-zero exit, no stack trace', async () => {
