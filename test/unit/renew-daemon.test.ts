@@ -45,4 +45,34 @@ describe('renewal daemon scheduling', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a failing --exec hook is logged, not fatal: the daemon schedules the next renewal', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'daemon-hook-'));
+    try {
+      const certPath = path.join(dir, 'c.crt');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'c.key'),
+        '-out', certPath, '-days', '1', '-subj', '/CN=t'], { stdio: 'ignore' });
+      const logs: string[] = [];
+      const pending: Array<() => void> = [];
+      let stop!: () => void;
+      const done = runRenewDaemon({
+        settings: { url: 'https://x', certPath, keyPath: path.join(dir, 'c.key'), chainPath: path.join(dir, 'chain'), rekey: false },
+        exec: 'exit 3',
+        renew: async (): Promise<Issued> => ({ serialNumber: '01', certificate: '', chain: '', notBefore: '', notAfter: 'later' }),
+        clock: { now: () => Date.now() + 86_400_000 },
+        timers: { setTimeout: (fn) => { pending.push(fn); return pending.length; }, clearTimeout: () => undefined },
+        log: (l) => logs.push(l),
+        stopSignal: (fn) => { stop = fn; },
+      });
+      pending.shift()!();
+      const deadline = Date.now() + 30_000;
+      while (pending.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(logs.some((l) => /hook "exit 3" failed \(exit 3\)/.test(l))).toBe(true);
+      expect(pending).toHaveLength(1); // the next renewal is scheduled
+      stop();
+      expect(await done).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
