@@ -126,6 +126,9 @@ describe('mtls-ca cert (client CLI)', () => {
       [['cert', 'request', '--cn', 'x'], env(), /--url is required/],
       [['cert', 'request', '--url', service.url, '--cn', 'x', '--bogus'], env(), /unknown flag --bogus/],
       [['cert', 'request', '--url', service.url, '--cn', 'x', '--p12-password', 'secret'], env(), /never taken on the command line/],
+      [['cert', 'request', '--url', service.url, '--cn', 'x', '--key-type', 'dsa'], env(), /--key-type is ec-p256 or rsa-2048/],
+      [['cert', 'request', '--url', service.url, '--cn', 'x', '--p12', 'x.p12'], env(), /--p12 needs --p12-password-file/],
+      [['cert', 'request', '--url', service.url, '--cn', 'erp-connector', '--ou', 'acme', '--out', path.join(dir, 'req')], env(), /exists/],
       [['cert', 'renew', '--url', service.url, '--cert', 'a', '--key', 'b'], {}, /https/],
       [['cert', 'renew', '--url', httpsUrl, '--cert', path.join(dir, 'missing.crt'), '--key', 'b'], {}, /cannot read certificate/],
     ];
