@@ -34,6 +34,8 @@ import type { AuditChainReader } from './services/audit-verification';
 import type { DashboardService } from './services/dashboard-service';
 import { consoleRouter } from './http/routes/console';
 import { statsRouter } from './http/routes/stats';
+import type { RenewalService } from './services/renewal-service';
+import { renewRouter } from './http/routes/renew';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -64,6 +66,10 @@ export interface AppDeps {
   readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
   /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
   readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
+  /** POST /private-certificates/renew (authenticated by the client certificate). */
+  readonly renewal?: RenewalService;
+  /** CLIENT_CERT_HEADER: the header a trusted TLS-terminating proxy puts the client certificate in. */
+  readonly clientCertHeader?: string;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
@@ -126,6 +132,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
   const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem) });
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
+  if (deps.renewal) app.use(CERTIFICATE_PATHS, renewRouter({ renewal: deps.renewal, chainPem: () => deps.ca.chainPem, clientCertHeader: deps.clientCertHeader }));
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit, chain: deps.auditChain }));

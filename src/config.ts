@@ -110,6 +110,20 @@ export const configSchema = z
     AUTH_FAILURE_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
     AUTH_FAILURE_MAX_BLOCK_MS: z.coerce.number().int().min(1000).max(604_800_000).default(3_600_000),
     METRICS_ENABLED: booleanish.default(true),
+    // Renewal with the certificate in hand (issue 12): HTTPS on its own port, and the proxy header.
+    HTTPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    TLS_CERT_FILE: z.string().min(1).optional(),
+    TLS_KEY_FILE: z.string().min(1).optional(),
+    TLS_SERVER_NAMES: z
+      .string()
+      .max(4000)
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^([A-Za-z0-9*]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9a-fA-F:.]+$/, 'DNS names or IP addresses, comma-separated')).max(50))
+      .default([]),
+    TLS_SERVER_CERT_VALIDITY: duration('30d'),
+    CLIENT_CERT_HEADER: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name such as X-Client-Cert').optional(),
+    RENEW_AFTER_EXPIRY: duration().optional(),
+    RENEW_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(60),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
   })
   .superRefine((env, ctx) => {
@@ -141,6 +155,12 @@ export const configSchema = z
     }
     if (env.CRL_REFRESH_INTERVAL !== undefined && env.CRL_REFRESH_INTERVAL >= env.CRL_VALIDITY) {
       ctx.addIssue({ code: 'custom', path: ['CRL_REFRESH_INTERVAL'], message: 'must be shorter than CRL_VALIDITY' });
+    }
+    if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
+      ctx.addIssue({ code: 'custom', path: [env.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'], message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together' });
+    }
+    if ((env.TLS_CERT_FILE || env.TLS_SERVER_NAMES.length > 0) && env.HTTPS_PORT === undefined) {
+      ctx.addIssue({ code: 'custom', path: [env.TLS_CERT_FILE ? 'TLS_CERT_FILE' : 'TLS_SERVER_NAMES'], message: 'needs HTTPS_PORT' });
     }
     if (env.CERT_VALIDITY_DAYS > env.CERT_MAX_VALIDITY_DAYS) {
       ctx.addIssue({

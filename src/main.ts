@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './logger';
-import { createHttpServer, type HttpServerLimits } from './http/server';
+import { createHttpServer, createHttpsServer, type HttpServerLimits } from './http/server';
 import { gracefulServer } from './http/graceful-server';
 import { startService, type Service } from './service';
 import { aggregateWorkerMetrics } from './observability/cluster-metrics';
@@ -62,7 +62,8 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   logger.info({ database: describeDatabase(config), workers: config.WORKERS }, 'starting mtls-ca');
-  const prepared = await startService(config, logger);
+  // The primary serves nothing: no HTTPS server certificate for it (each worker issues its own).
+  const prepared = await startService({ ...config, HTTPS_PORT: undefined }, logger);
   announceBootstrapKey(prepared, config);
   await prepared.close();
   if (stopping) process.exit(0); // stopped during start-up: no worker to wait for
@@ -98,13 +99,27 @@ async function runServer(config: Config, logger: Logger): Promise<void> {
   const graceful = gracefulServer(server);
   const address = server.address();
   logger.info({ address, port: typeof address === 'object' && address ? address.port : config.PORT }, 'mtls-ca is listening');
+  // HTTPS_PORT: the same API over TLS, asking for (not requiring) a client certificate.
+  let gracefulHttps: ReturnType<typeof gracefulServer> | null = null;
+  if (service.tls && config.HTTPS_PORT !== undefined) {
+    const https = createHttpsServer(service.app, httpLimitsOf(config), service.tls, logger).listen(config.HTTPS_PORT, config.HOST);
+    await new Promise<void>((resolve, reject) => {
+      https.once('listening', resolve);
+      https.once('error', reject);
+    });
+    gracefulHttps = gracefulServer(https);
+    const httpsAddress = https.address();
+    logger.info({ httpsPort: typeof httpsAddress === 'object' && httpsAddress ? httpsAddress.port : config.HTTPS_PORT }, 'mtls-ca is listening for HTTPS');
+  }
 
   let stopping = false;
   stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new connections; finishing the requests in flight');
-    void graceful.close(config.SHUTDOWN_TIMEOUT_MS).then(async ({ forced }) => {
+    const closed = Promise.all([graceful.close(config.SHUTDOWN_TIMEOUT_MS), gracefulHttps?.close(config.SHUTDOWN_TIMEOUT_MS)]);
+    void closed.then(async ([{ forced }, https]) => {
+      forced ||= https?.forced ?? false;
       if (forced) logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'cut the requests still in flight at SHUTDOWN_TIMEOUT_MS');
       // Handlers of cut requests may still hold a connection for up to DATABASE_TIMEOUT_MS.
       let timer: NodeJS.Timeout | undefined;

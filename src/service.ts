@@ -30,6 +30,16 @@ import { AuditTrail } from './services/audit-trail';
 import { DashboardService } from './services/dashboard-service';
 import { CertificateStatsRepository } from './store/certificate-stats-repository';
 import { packagePath } from './package-dir';
+import { RenewalService } from './services/renewal-service';
+import { readTlsFiles, ServerTls, serverNames, type TlsCredentials } from './services/server-tls';
+
+/** What the HTTPS server listens with, and how it learns of a replacement. */
+export interface HttpsCredentials {
+  readonly credentials: TlsCredentials;
+  onChange(listener: (credentials: TlsCredentials) => void): void;
+  /** The serial of the self-issued server certificate in use (null with TLS_CERT_FILE). */
+  readonly serialNumber: string | null;
+}
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -41,6 +51,8 @@ export interface ServiceOverrides {
   crl?: Partial<CrlPublisherParams>;
   /** How often replicas look for a rotation made elsewhere (default 250 ms). */
   issuerPollMs?: number;
+  /** How often the self-issued TLS server certificate is checked for renewal (tests shorten it). */
+  tlsCheckIntervalMs?: number;
 }
 
 export interface Service {
@@ -58,6 +70,8 @@ export interface Service {
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
+  /** HTTPS_PORT's key and certificate (self-issued and renewed, or TLS_CERT_FILE/TLS_KEY_FILE); null without HTTPS_PORT. */
+  readonly tls: HttpsCredentials | null;
   close(): Promise<void>;
 }
 
@@ -233,10 +247,55 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       crl: () => crl.current(),
       ocspAnswers: async () => (metrics ? metrics.ocspAnswerCounts() : null),
     });
+    const renewal = new RenewalService({
+      issuedHere: async (der) => (await issuers.issuers.issuerOf(der)) !== null,
+      signing,
+      ledger: ledger.certificates,
+      clock,
+      audit,
+      limiter,
+      params: { afterExpiryMs: config.RENEW_AFTER_EXPIRY ?? 0, minIntervalMs: config.RENEW_MIN_INTERVAL_SECONDS * 1000 },
+      onRevoked: (account, reason, issuerKeyId) => {
+        issuers.revocationCommitted(issuerKeyId);
+        observer?.revoked(account, reason);
+      },
+    });
+    let tls: HttpsCredentials | null = null;
+    let serverTls: ServerTls | null = null;
+    if (config.HTTPS_PORT !== undefined && config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
+      const credentials = await readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE);
+      tls = { credentials, onChange: () => undefined, serialNumber: null };
+    } else if (config.HTTPS_PORT !== undefined) {
+      const own = new ServerTls({
+        ca,
+        ledger: ledger.certificates,
+        audit,
+        clock,
+        crypto,
+        serials,
+        logger,
+        names: serverNames(config.PUBLIC_BASE_URL, config.TLS_SERVER_NAMES),
+        validityMs: config.TLS_SERVER_CERT_VALIDITY,
+        checkIntervalMs: overrides.tlsCheckIntervalMs,
+      });
+      await own.start();
+      serverTls = own;
+      tls = {
+        get credentials() {
+          return own.credentials;
+        },
+        onChange: (listener) => own.onChange(listener),
+        get serialNumber() {
+          return own.serialNumber;
+        },
+      };
+    }
     const app = createApp({
       dashboard,
       consoleDir: packagePath(path.join('dist', 'console')),
       auditChain: ledger.audit,
+      renewal,
+      clientCertHeader: config.CLIENT_CERT_HEADER,
       ocsp,
       certificates,
       crl,
@@ -280,7 +339,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       metrics,
       bootstrapKey,
       issuers,
+      tls,
       close: async () => {
+        serverTls?.stop();
         issuers.stop();
         await audit.drain();
         await ledger.close();

@@ -6,6 +6,7 @@ import { keysCommand } from './keys-command';
 import { auditCommand } from './audit-command';
 import { secretsCommand } from './secrets-command';
 import { caCommand } from './ca-command';
+import { certCommand } from './cert-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
@@ -18,6 +19,7 @@ usage:
   mtls-ca audit verify          check the audit trail's hash chain (mtls-ca audit --help)
   mtls-ca secrets rewrap        re-wrap the ledger's secrets under a new MTLS_CA_MASTER_KEY (mtls-ca secrets --help)
   mtls-ca ca list|rotate|activate  the CA's issuers: rotate the CA (mtls-ca ca --help)
+  mtls-ca cert request|renew     obtain or renew a client certificate (mtls-ca cert --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
 `;
 
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return secretsCommand(rest);
     case 'ca':
       return caCommand(rest);
+    case 'cert':
+      return certCommand(rest);
     case 'gateway': {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));

@@ -3,6 +3,8 @@
 export const AUDIT_ACTIONS = [
   'certificate.sign',
   'certificate.revoke',
+  /** A certificate renewed with the certificate in hand (POST /private-certificates/renew). */
+  'certificate.renew',
   'key.create',
   'key.disable',
   'ca.load',

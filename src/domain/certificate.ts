@@ -23,6 +23,8 @@ export interface IssuedCertificate {
   /** appKey of the API key that asked for it. */
   readonly requestedBy: string;
   readonly revocation: Revocation | null;
+  /** Serial of the certificate this one renews (POST /private-certificates/renew); absent or null otherwise. */
+  readonly renewedFrom?: string | null;
 }
 
 export type CertificateStatus = 'valid' | 'revoked' | 'expired';

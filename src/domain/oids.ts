@@ -41,6 +41,7 @@ export const OID = {
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   // EKU and access methods
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
   ocspSigning: '1.3.6.1.5.5.7.3.9',
   caIssuers: '1.3.6.1.5.5.7.48.2',
   ocsp: '1.3.6.1.5.5.7.48.1',

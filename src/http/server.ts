@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
@@ -33,17 +34,39 @@ function problemForClientError(code: string | undefined): CaError {
  * Errors the HTTP parser raises before Express runs are answered as problem+json too.
  */
 export function createHttpServer(app: Express, limits: HttpServerLimits, logger?: Logger): Server {
-  const server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      requestTimeout: limits.requestTimeoutMs,
-      headersTimeout: Math.min(limits.requestTimeoutMs, 10_000),
-      // How often Node checks the two timeouts above (its default, 30 s, would make them coarse).
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
-      keepAliveTimeout: 5000,
-    },
-    app,
-  );
+  return answerClientErrors(createServer(serverOptions(limits), app), logger);
+}
+
+function serverOptions(limits: HttpServerLimits) {
+  return {
+    maxHeaderSize: limits.maxHeaderBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: Math.min(limits.requestTimeoutMs, 10_000),
+    // How often Node checks the two timeouts above (its default, 30 s, would make them coarse).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
+    keepAliveTimeout: 5000,
+  };
+}
+
+/**
+ * The same app over TLS (HTTPS_PORT), with the same limits. It asks every client for a certificate but
+ * requires none and lets any through the handshake (requestCert, rejectUnauthorized false): only
+ * renewal uses it, and checks the chain, the time and the ledger itself (an expired certificate inside
+ * RENEW_AFTER_EXPIRY must still reach it). `tls.onChange` swaps in a renewed server certificate.
+ */
+export function createHttpsServer(
+  app: Express,
+  limits: HttpServerLimits,
+  tls: { credentials: { key: string; cert: string }; onChange(listener: (c: { key: string; cert: string }) => void): void },
+  logger?: Logger,
+): HttpsServer {
+  const server = createTlsServer({ ...serverOptions(limits), ...tls.credentials, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, app);
+  tls.onChange((credentials) => server.setSecureContext({ ...credentials, minVersion: 'TLSv1.2' }));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger?.debug({ code: err.code }, 'TLS handshake failed'));
+  return answerClientErrors(server, logger);
+}
+
+function answerClientErrors<S extends Server>(server: S, logger?: Logger): S {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) {

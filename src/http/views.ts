@@ -14,6 +14,7 @@ export function certificateView(c: IssuedCertificate & { status: CertificateStat
     issuedAt: c.issuedAt.toISOString(),
     revokedAt: c.revocation ? c.revocation.revokedAt.toISOString() : null,
     reason: c.revocation ? c.revocation.reason : null,
+    renewedFrom: c.renewedFrom ?? null,
   };
 }
 

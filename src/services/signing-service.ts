@@ -1,9 +1,9 @@
 import type { AuditOrigin, AuditRecord, AuditSink, UnsequencedEntry } from '../domain/audit-event';
 import type { CertificateAuthority } from '../ca/certificate-authority';
-import { Issuer } from '../ca/issuer';
+import { Issuer, type IssuanceRequest } from '../ca/issuer';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
-import { checkCertificateRequest, csrDerFromBody } from '../domain/csr-policy';
+import { checkCertificateRequest, csrDerFromBody, type CertificateRequestInfo } from '../domain/csr-policy';
 import { CaError } from '../domain/errors';
 import type { IssuanceProfile } from '../domain/issuance-profile';
 import { mayActOnAccount, type Principal } from '../domain/permissions';
@@ -51,12 +51,39 @@ export class SigningService {
   }
 
   async sign(principal: Principal, body: Uint8Array, origin: AuditOrigin): Promise<IssuedCertificate> {
-    const { profile, ledger, clock, serials, audit } = this.deps;
-    const { ca, issuer } = this.current();
     const request = await checkCertificateRequest(csrDerFromBody(body));
     if (!mayActOnAccount(principal, request.account)) {
       throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
     }
+    return this.issue(request, principal.appKey, (issued, commit) =>
+      this.deps.audit.record(
+        {
+          ...origin,
+          action: 'certificate.sign',
+          outcome: 'success',
+          actor: principal.appKey,
+          account: issued.account,
+          serialNumber: issued.serialNumber,
+          details: { commonName: issued.commonName },
+        },
+        (entry) => commit(entry),
+      ),
+    );
+  }
+
+  /**
+   * The one issuance path (sign and renew): validity from now under the profile, a new serial, prepare →
+   * check → sign through the active CA's signer, then `record` (the ledger row and its audit record,
+   * together; by default `ledger.insert`) before the certificate leaves the server.
+   */
+  async issue(
+    request: IssuanceRequest & Pick<CertificateRequestInfo, 'account' | 'commonName' | 'subject' | 'publicKeySha256'>,
+    requestedBy: string,
+    record: (issued: IssuedCertificate, insert: (entry: UnsequencedEntry) => Promise<AuditRecord>) => Promise<void>,
+    renewedFrom: string | null = null,
+  ): Promise<IssuedCertificate> {
+    const { profile, ledger, clock, serials } = this.deps;
+    const { ca, issuer } = this.current();
     const now = clock.now();
     const validity = profile.validity(now, ca.notAfter);
     if (validity.notAfter.getTime() <= now.getTime()) {
@@ -76,22 +103,12 @@ export class SigningService {
       issuerKeyId: ca.keyId,
       pem: certificate.pem,
       issuedAt: now,
-      requestedBy: principal.appKey,
+      requestedBy,
       revocation: null,
+      renewedFrom,
     };
     // The certificate and its audit record commit together; the certificate leaves the server only after.
-    await audit.record(
-      {
-        ...origin,
-        action: 'certificate.sign',
-        outcome: 'success',
-        actor: principal.appKey,
-        account: issued.account,
-        serialNumber: issued.serialNumber,
-        details: { commonName: issued.commonName },
-      },
-      (entry) => ledger.insert(issued, entry),
-    );
+    await record(issued, (entry) => ledger.insert(issued, entry));
     this.deps.observer?.issued(issued.account);
     return issued;
   }

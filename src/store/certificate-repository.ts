@@ -1,5 +1,6 @@
 import type { AuditRecord, UnsequencedEntry } from '../domain/audit-event';
 import type { CertificateStatus, IssuedCertificate, Revocation } from '../domain/certificate';
+import { CaError } from '../domain/errors';
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
 import { GroupCommitter } from './group-commit';
@@ -26,6 +27,7 @@ export function toIssuedCertificate(row: CertificateRow): IssuedCertificate {
       row.revokedAt && row.revocationReason !== null
         ? { revokedAt: row.revokedAt, reason: reasonFromCode(row.revocationReason), revokedBy: row.revokedBy ?? '' }
         : null,
+    ...(row.renewedFrom ? { renewedFrom: row.renewedFrom } : {}),
   };
 }
 
@@ -46,6 +48,7 @@ function toRow(cert: IssuedCertificate): CertificateRow {
     revocationReason: cert.revocation ? reasonCode(cert.revocation.reason) : null,
     revokedBy: cert.revocation?.revokedBy ?? null,
     revocationSeq: null,
+    renewedFrom: cert.renewedFrom ?? null,
   };
 }
 
@@ -102,20 +105,56 @@ export class CertificateRepository {
     const appended = await this.sql.query<AppendedRow>(
       `WITH inserted AS (
          INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
-           issuer_key_id, pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by)
+           issuer_key_id, pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by, renewed_from)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-           $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::smallint[], $14::text[])
+           $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::smallint[], $14::text[], $15::text[])
          RETURNING 1)
-       ${auditAppendQuery(15)} WHERE (SELECT count(*) FROM inserted) >= 0`,
+       ${auditAppendQuery(16)} WHERE (SELECT count(*) FROM inserted) >= 0`,
       [
         col('serialNumber'), col('account'), col('commonName'), col('subject'), col('publicKeySha256'),
         col('notBefore'), col('notAfter'), col('issuerKeyId'), col('pem'), col('issuedAt'), col('requestedBy'),
-        col('revokedAt'), col('revocationReason'), col('revokedBy'),
+        col('revokedAt'), col('revocationReason'), col('revokedBy'), col('renewedFrom'),
         ...auditAppendParams(entries),
       ],
-      { name: 'mtls_ca_insert_certificates' },
+      { name: 'mtls_ca_insert_certificates_renewable' },
     );
     appendedRecords(entries, appended).forEach((record, i) => (audited[i].stored = record));
+  }
+
+  /**
+   * Commits a renewal in one transaction: the new certificate (naming the one it renews), with
+   * `revokeOld` the old one revoked (it must still be unrevoked, or nothing commits), and the audit record.
+   */
+  async insertRenewal(cert: IssuedCertificate, audit: UnsequencedEntry, revokeOld: Revocation | null): Promise<AuditRecord> {
+    if (!cert.renewedFrom) throw new Error('insertRenewal needs renewedFrom');
+    const row = toRow(cert);
+    return ledgerCall('recording the renewal', () =>
+      this.sql.transaction(async (tx) => {
+        if (revokeOld) {
+          await tx.query("SET LOCAL lock_timeout = '10s'");
+          await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [CRL_LOCK_KEY]);
+        }
+        await tx.query(
+          `INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
+             issuer_key_id, pem, issued_at, requested_by, renewed_from)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          [row.serialNumber, row.account, row.commonName, row.subject, row.publicKeySha256, row.notBefore, row.notAfter,
+            row.issuerKeyId, row.pem, row.issuedAt, row.requestedBy, row.renewedFrom],
+        );
+        if (revokeOld) {
+          const updated = await tx.query<{ serial_number: string }>(
+            `UPDATE certificates SET revoked_at = $2, revocation_reason = $3, revoked_by = $4,
+               revocation_seq = nextval('certificates_revocation_seq')
+             WHERE serial_number = $1 AND revoked_at IS NULL RETURNING serial_number`,
+            [cert.renewedFrom, revokeOld.revokedAt, reasonCode(revokeOld.reason), revokeOld.revokedBy],
+          );
+          // Revoked by another request meanwhile: nothing commits.
+          if (updated.length !== 1) throw new CaError('forbidden', 'the certificate was revoked meanwhile; it cannot be renewed');
+        }
+        const rows = await tx.query<AppendedRow>(auditAppendQuery(1), auditAppendParams([audit]));
+        return appendedRecords([audit], rows)[0];
+      }),
+    );
   }
 
   async findBySerial(serialNumber: string): Promise<IssuedCertificate | null> {
@@ -204,7 +243,7 @@ export interface ListCursor {
 }
 
 const COLUMNS = `serial_number, account, common_name, subject, public_key_sha256, not_before, not_after, issuer_key_id,
-  pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by`;
+  pem, issued_at, requested_by, revoked_at, revocation_reason, revoked_by, renewed_from`;
 
 interface RawCertificateRow {
   serial_number: string;
@@ -221,6 +260,7 @@ interface RawCertificateRow {
   revoked_at: Date | string | null;
   revocation_reason: number | null;
   revoked_by: string | null;
+  renewed_from: string | null;
 }
 
 function fromRawRow(r: RawCertificateRow): IssuedCertificate {
@@ -240,5 +280,6 @@ function fromRawRow(r: RawCertificateRow): IssuedCertificate {
     revocationReason: r.revocation_reason,
     revokedBy: r.revoked_by,
     revocationSeq: null,
+    renewedFrom: r.renewed_from,
   });
 }

@@ -45,6 +45,7 @@ describe.each(backends())('searching the ledger on %s', (backend) => {
       issuedAt: expect.any(String),
       revokedAt: null,
       reason: null,
+      renewedFrom: null,
     });
   });
 

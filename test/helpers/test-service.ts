@@ -37,6 +37,8 @@ export interface TestServiceOptions {
   dataDir?: string;
   db?: TestDatabase;
   crl?: ServiceOverrides['crl'];
+  /** How often the self-issued TLS server certificate is checked for renewal (HTTPS_PORT). */
+  tlsCheckIntervalMs?: number;
   /** Where the service logs (default: stderr at MTLS_CA_TEST_LOG, silent when unset). */
   logger?: Logger;
 }
@@ -69,7 +71,7 @@ export async function startTestService(backend: BackendName, options: TestServic
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
   const logger = options.logger ?? pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2));
-  const service = await startService(config, logger, { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl });
+  const service = await startService(config, logger, { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl, tlsCheckIntervalMs: options.tlsCheckIntervalMs });
   const http = request(service.app);
   const admin = headersOf(ADMIN);
   const self: TestService = {

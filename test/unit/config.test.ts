@@ -74,3 +74,27 @@ describe('configuration', () => {
     expect((error as Error).message).toContain(variable);
   });
 });
+
+describe('configuration of HTTPS and renewal', () => {
+  it('is off by default, and reads HTTPS_PORT, TLS_SERVER_NAMES, CLIENT_CERT_HEADER and the RENEW_* settings', () => {
+    const d = loadConfig({});
+    expect(d.HTTPS_PORT).toBeUndefined();
+    expect(d.RENEW_AFTER_EXPIRY).toBeUndefined();
+    expect(d).toMatchObject({ TLS_SERVER_NAMES: [], TLS_SERVER_CERT_VALIDITY: 30 * 86_400_000, RENEW_MIN_INTERVAL_SECONDS: 60 });
+    const c = loadConfig({ HTTPS_PORT: '8443', TLS_SERVER_NAMES: 'ca.internal, 10.0.0.5', CLIENT_CERT_HEADER: 'X-Client-Cert', RENEW_AFTER_EXPIRY: '7d', RENEW_MIN_INTERVAL_SECONDS: '0' });
+    expect(c).toMatchObject({ HTTPS_PORT: 8443, TLS_SERVER_NAMES: ['ca.internal', '10.0.0.5'], CLIENT_CERT_HEADER: 'X-Client-Cert', RENEW_AFTER_EXPIRY: 7 * 86_400_000, RENEW_MIN_INTERVAL_SECONDS: 0 });
+  });
+
+  it.each([
+    ['TLS_KEY_FILE', { HTTPS_PORT: '8443', TLS_CERT_FILE: '/c.pem' }],
+    ['TLS_CERT_FILE', { HTTPS_PORT: '8443', TLS_KEY_FILE: '/k.pem' }],
+    ['TLS_CERT_FILE', { TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem' }],
+    ['TLS_SERVER_NAMES', { TLS_SERVER_NAMES: 'ca.internal' }],
+    ['TLS_SERVER_NAMES', { HTTPS_PORT: '8443', TLS_SERVER_NAMES: 'bad name!' }],
+    ['CLIENT_CERT_HEADER', { CLIENT_CERT_HEADER: 'X Client: Cert' }],
+    ['RENEW_AFTER_EXPIRY', { RENEW_AFTER_EXPIRY: 'soon' }],
+  ])('stops with a message naming %s', (variable, env) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(variable);
+  });
+});
