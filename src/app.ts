@@ -28,6 +28,8 @@ import { requestMetrics, type RequestRecorder } from './http/request-metrics';
 import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
+import { clientCertificatesRouter, gatewayTrustRouter, trustAnchorsRouter } from './http/routes/partner-trust';
+import type { PartnerTrustService } from './services/partner-trust-service';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -50,12 +52,14 @@ export interface AppDeps {
   readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
   /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
   readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
+  /** Partners' own CAs and registered client certificates (issue 12); absent: those routes are not served. */
+  readonly partnerTrust?: PartnerTrustService;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/trust-anchors', '/client-certificates', '/gateway'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -104,6 +108,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
+  if (deps.partnerTrust) {
+    const trustDeps = { keys: deps.keys, trust: deps.partnerTrust };
+    app.use('/trust-anchors', trustAnchorsRouter(trustDeps));
+    app.use('/client-certificates', clientCertificatesRouter(trustDeps));
+    app.use('/gateway', gatewayTrustRouter(trustDeps));
+  }
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -26,6 +26,7 @@ import { RATE_LIMIT_TABLE, rateLimitSqlClient } from './store/rate-limit-reposit
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
+import { PartnerTrustService } from './services/partner-trust-service';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -212,6 +213,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       logger,
       audit,
       trustProxy: config.TRUST_PROXY,
+      partnerTrust: new PartnerTrustService(ledger.partnerTrust, clock, audit),
       limits: {
         maxBodyBytes: config.MAX_BODY_BYTES,
         maxUrlLength: config.MAX_URL_LENGTH,
