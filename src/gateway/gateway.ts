@@ -14,6 +14,7 @@ import { RevocationCache } from './revocation-cache';
 import { downstreamHeaders, upstreamHeaders } from './upstream-headers';
 import { decidePartner } from './partner-trust';
 import { TrustMaterialClient } from './trust-material-client';
+import { httpCrlUrl, PartnerCrlCache } from './partner-crl';
 
 export { IDENTITY_HEADERS } from './upstream-headers';
 
@@ -47,6 +48,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     ? new TrustMaterialClient(config.GATEWAY_CA_URL, { appKey: config.GATEWAY_APP_KEY, appToken: config.GATEWAY_APP_TOKEN }, refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger)
     : null;
   await partners?.start();
+  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger);
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
     const socket = req.socket as TLSSocket;
@@ -67,7 +69,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return refuse(res, 'revocation-status-unknown', 'partner trust cannot be checked right now');
       }
       const decision = snapshot ? decidePartner(peer, snapshot, new Date()) : { admitted: false as const, reason: 'no partner trust material' };
-      if (decision.admitted) [reason, partnerAccount] = [null, decision.account];
+      const crlUrl = decision.admitted && decision.anchor ? httpCrlUrl(peer) : null;
+      const crl = crlUrl && decision.admitted && decision.anchor ? partnerCrls.status(crlUrl, decision.anchor, peer.serialNumber) : null;
+      if (crl?.status === 'revoked') reason = 'CERT_REVOKED by the partner CA';
+      else if (crl?.status === 'unknown' && !config.GATEWAY_FAIL_OPEN) {
+        log.warn({ reason: 'partner CRL unavailable', url: crlUrl }, 'gateway refused');
+        return refuse(res, 'revocation-status-unknown', "the partner CA's revocation status cannot be checked right now");
+      } else if (decision.admitted) [reason, partnerAccount] = [null, decision.account];
       else reason = `${reason}; ${decision.reason}`;
     }
     if (reason) {
