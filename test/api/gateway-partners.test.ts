@@ -94,6 +94,36 @@ describe("partners' own PKI at the gateway (pglite)", () => {
     await waitFor('the deletion to reach the gateway', async () => (await through('partner-client.crt', 'partner-client.key')).status === 401);
   }, 120_000);
 
+  it("refuses a certificate the partner CA revoked on its own CRL", async () => {
+    const crlServer = http.createServer(async (_req, res) => res.end(await fs.readFile(path.join(dir, 'crlca', 'crl.pem'))));
+    crlServer.listen(0, '127.0.0.1');
+    await new Promise((r) => crlServer.once('listening', r));
+    try {
+      const crlUrl = `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/partner.crl`;
+      const cd = path.join(dir, 'crlca');
+      await fs.mkdir(cd, { recursive: true });
+      await fs.writeFile(path.join(cd, 'index.txt'), '');
+      await fs.writeFile(path.join(cd, 'crlnumber'), '01\n');
+      await fs.writeFile(path.join(cd, 'ca.cnf'), `[ca]\ndefault_ca=d\n[d]\ndatabase=${cd}/index.txt\ncrlnumber=${cd}/crlnumber\ndefault_md=sha256\ndefault_crl_days=2\n`);
+      await fs.writeFile(path.join(dir, 'crl-client.ext'), `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\ncrlDistributionPoints=URI:${crlUrl}\n`);
+      for (const n of ['kept', 'revoked']) {
+        await o(['req', '-new', ...EC, '-subj', `/CN=${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`]);
+        await o(['x509', '-req', '-in', `${n}.csr`, '-CA', 'partner-ca.pem', '-CAkey', 'partner-ca.key', '-CAcreateserial', '-out', `${n}.crt`, '-days', '2', '-extfile', 'crl-client.ext']);
+      }
+      await o(['ca', '-config', path.join(cd, 'ca.cnf'), '-revoke', 'revoked.crt', '-keyfile', 'partner-ca.key', '-cert', 'partner-ca.pem']);
+      await o(['ca', '-config', path.join(cd, 'ca.cnf'), '-gencrl', '-keyfile', 'partner-ca.key', '-cert', 'partner-ca.pem', '-out', path.join(cd, 'crl.pem')]);
+      const anchor = await t.http.post('/trust-anchors').set(t.admin).send({ account: 'digibee', certificate: await pem('partner-ca.pem') });
+      expect(anchor.status).toBe(201);
+      await waitFor('the kept certificate to be admitted', async () => (await through('kept.crt', 'kept.key')).status === 200);
+      const revoked = await through('revoked.crt', 'revoked.key');
+      expect(revoked.status).toBe(401);
+      expect(revoked.body).toContain('CERT_REVOKED');
+      await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin).expect(200);
+    } finally {
+      crlServer.close();
+    }
+  }, 120_000);
+
   it('admits a registered self-signed certificate and rotates to a second one', async () => {
     const first = await t.http.post('/client-certificates').set(t.admin).send({ account: 'nuapay', certificate: await pem('self1.crt') });
     expect(first.status).toBe(201);
