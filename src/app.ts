@@ -36,6 +36,8 @@ import { consoleRouter } from './http/routes/console';
 import { statsRouter } from './http/routes/stats';
 import type { RenewalService } from './services/renewal-service';
 import { renewRouter } from './http/routes/renew';
+import { clientCertificatesRouter, gatewayTrustRouter, trustAnchorsRouter } from './http/routes/partner-trust';
+import type { PartnerTrustService } from './services/partner-trust-service';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -70,12 +72,14 @@ export interface AppDeps {
   readonly renewal?: RenewalService;
   /** CLIENT_CERT_HEADER: the header a trusted TLS-terminating proxy puts the client certificate in. */
   readonly clientCertHeader?: string;
+  /** Partners' own CAs and registered client certificates (issue 12); absent: those routes are not served. */
+  readonly partnerTrust?: PartnerTrustService;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -137,6 +141,12 @@ export function createApp(deps: AppDeps): Express {
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit, chain: deps.auditChain }));
   app.use('/stats', statsRouter({ keys: deps.keys, dashboard: deps.dashboard }));
+  if (deps.partnerTrust) {
+    const trustDeps = { keys: deps.keys, trust: deps.partnerTrust };
+    app.use('/trust-anchors', trustAnchorsRouter(trustDeps));
+    app.use('/client-certificates', clientCertificatesRouter(trustDeps));
+    app.use('/gateway', gatewayTrustRouter(trustDeps));
+  }
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

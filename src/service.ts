@@ -40,6 +40,7 @@ export interface HttpsCredentials {
   /** The serial of the self-issued server certificate in use (null with TLS_CERT_FILE). */
   readonly serialNumber: string | null;
 }
+import { PartnerTrustService } from './services/partner-trust-service';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -308,6 +309,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       logger,
       audit,
       trustProxy: config.TRUST_PROXY,
+      partnerTrust: new PartnerTrustService(ledger.partnerTrust, clock, audit),
       limits: {
         maxBodyBytes: config.MAX_BODY_BYTES,
         maxUrlLength: config.MAX_URL_LENGTH,

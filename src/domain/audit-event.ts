@@ -12,6 +12,11 @@ export const AUDIT_ACTIONS = [
   'ca.rotate',
   'ca.certificate',
   'ca.activate',
+  /** Partners' own PKI at the gateway (issue 12). */
+  'trust-anchor.add',
+  'trust-anchor.remove',
+  'client-certificate.register',
+  'client-certificate.remove',
   /** A request with an API key pair that did not authenticate (unknown key, wrong token, disabled key). */
   'auth.failure',
   /** An authenticated key refused by permission on a route that is not itself audited (e.g. a tenant reading GET /audit). */

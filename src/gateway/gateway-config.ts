@@ -35,6 +35,11 @@ const schema = z.object({
   GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Largest request head accepted; beyond: 431. */
   GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(256 * 1024).default(16 * 1024),
+  /** The gateway's own API key (role:gateway) for GET /gateway/trust-material; unset: partners' PKI off. */
+  GATEWAY_APP_KEY: z.string().min(1).max(256).optional(),
+  GATEWAY_APP_TOKEN: z.string().min(1).max(512).optional(),
+  /** Partner trust material older than this (no successful fetch): partner certificates refused unless GATEWAY_FAIL_OPEN. Default 3 × GATEWAY_CRL_REFRESH_SECONDS. */
+  GATEWAY_TRUST_MAX_STALE_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -45,6 +50,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   for (const key of Object.keys(schema.shape)) if (env[key]) input[key] = env[key] as string;
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  if (!parsed.data.GATEWAY_APP_KEY !== !parsed.data.GATEWAY_APP_TOKEN) throw new ConfigError(['GATEWAY_APP_KEY and GATEWAY_APP_TOKEN: set both or neither']);
   try {
     const allow = AllowList.parse(parsed.data.GATEWAY_ALLOW, {
       caseInsensitive: parsed.data.GATEWAY_ALLOW_CASE_INSENSITIVE,

@@ -12,6 +12,9 @@ import { refuse, refuseOnSocket } from './gateway-problem';
 import { normalizeRequestTarget } from './request-target';
 import { RevocationCache } from './revocation-cache';
 import { downstreamHeaders, upstreamHeaders } from './upstream-headers';
+import { decidePartner } from './partner-trust';
+import { TrustMaterialClient } from './trust-material-client';
+import { httpCrlUrl, PartnerCrlCache } from './partner-crl';
 
 export { IDENTITY_HEADERS } from './upstream-headers';
 
@@ -40,6 +43,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   warnAtStart(config, trust, logger);
   const cache = new RevocationCache(config.GATEWAY_CA_URL, trust.issuers, config.GATEWAY_CRL_REFRESH_SECONDS * 1000, logger);
   await cache.start();
+  const refreshMs = config.GATEWAY_CRL_REFRESH_SECONDS * 1000;
+  const partners = config.GATEWAY_APP_KEY && config.GATEWAY_APP_TOKEN
+    ? new TrustMaterialClient(config.GATEWAY_CA_URL, { appKey: config.GATEWAY_APP_KEY, appToken: config.GATEWAY_APP_TOKEN }, refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger)
+    : null;
+  await partners?.start();
+  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger);
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
     const socket = req.socket as TLSSocket;
@@ -51,16 +60,34 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // Revocation is the gateway's own check (the TLS context gets no CRL: OpenSSL would refuse every
     // certificate once the CRL is past its nextUpdate, whatever GATEWAY_FAIL_OPEN says).
     const issuer = trustedIssuerOf(trust, peer);
-    const reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !issuer ? 'not issued by the CA' : null;
+    let reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !issuer ? 'not issued by the CA' : null;
+    // Not the CA's: a partner's certificate (issue 12), verified in code against the fetched anchors and registrations.
+    let partnerAccount: string | undefined;
+    if (reason && partners) {
+      const snapshot = partners.current();
+      if (!partners.fresh() && !config.GATEWAY_FAIL_OPEN) {
+        log.warn({ reason: 'partner trust material stale and the CA unreachable' }, 'gateway refused');
+        return refuse(res, 'revocation-status-unknown', 'partner trust cannot be checked right now');
+      }
+      const decision = snapshot ? decidePartner(peer, snapshot, new Date()) : { admitted: false as const, reason: 'no partner trust material' };
+      const crlUrl = decision.admitted && decision.anchor ? httpCrlUrl(peer) : null;
+      const crl = crlUrl && decision.admitted && decision.anchor ? partnerCrls.status(crlUrl, decision.anchor, peer.serialNumber) : null;
+      if (crl?.status === 'revoked') reason = 'CERT_REVOKED by the partner CA';
+      else if (crl?.status === 'unknown' && !config.GATEWAY_FAIL_OPEN) {
+        log.warn({ reason: 'partner CRL unavailable', url: crlUrl }, 'gateway refused');
+        return refuse(res, 'revocation-status-unknown', "the partner CA's revocation status cannot be checked right now");
+      } else if (decision.admitted) [reason, partnerAccount] = [null, decision.account];
+      else reason = `${reason}; ${decision.reason}`;
+    }
     if (reason) {
       log.info({ reason, serial: peer.serialNumber }, 'gateway refused');
       return refuse(res, 'client-certificate-rejected', `the client certificate was rejected: ${reason}`);
     }
-    if (!cache.fresh(Date.now(), issuer ?? undefined) && !config.GATEWAY_FAIL_OPEN) {
+    if (partnerAccount === undefined && !cache.fresh(Date.now(), issuer ?? undefined) && !config.GATEWAY_FAIL_OPEN) {
       log.warn({ reason: 'CRL past nextUpdate and the CA unreachable' }, 'gateway refused');
       return refuse(res, 'revocation-status-unknown', 'revocation status cannot be checked right now');
     }
-    if (cache.isRevoked(peer.serialNumber, issuer ?? undefined)) {
+    if (partnerAccount === undefined && cache.isRevoked(peer.serialNumber, issuer ?? undefined)) {
       log.info({ reason: 'revoked', serial: peer.serialNumber }, 'gateway refused');
       return refuse(res, 'client-certificate-rejected', 'the client certificate was rejected: CERT_REVOKED');
     }
@@ -80,7 +107,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return refuse(res, 'invalid-request', 'only the chunked transfer coding is accepted');
     }
     const subject = certificateSubject(peer.raw);
-    const account = accountOf(subject);
+    const account = partnerAccount ?? accountOf(subject);
     const decision = config.allow.decide(target.path, account);
     if (!decision.allowed) {
       log.info({ reason: decision.reason, account, path: target.path }, 'gateway refused');
@@ -168,6 +195,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     cache,
     stop: async () => {
       cache.stop();
+      partners?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

@@ -78,3 +78,11 @@ export const auditQuerySchema = z.strictObject({
 /** DELETE /private-certificates/{serial}: the reason as ?reason= or JSON {"reason": …}. */
 export const revokeQuerySchema = z.strictObject({ reason: z.string().min(1).max(40).optional() });
 export const revokeBodySchema = z.strictObject({ reason: z.union([z.string().min(1).max(40), z.number().int().min(0).max(99)]).optional() });
+
+/** POST /trust-anchors and POST /client-certificates (issue 12). The certificate is checked by the domain. */
+export const partnerCertificateSchema = z.strictObject({
+  account: z.string().regex(NAME_PATTERN, 'an account name: 1-64 letters, digits, ".", "_" or "-"'),
+  certificate: z.string().min(1).max(64 * 1024),
+});
+export const partnerTrustListQuerySchema = z.strictObject({ account: z.string().regex(NAME_PATTERN, 'an account name').optional() });
+export const partnerTrustIdParam = z.string().uuid();

@@ -1,3 +1,4 @@
+import { PartnerTrustRepository } from './partner-trust-repository';
 import path from 'node:path';
 import { ApiKeyRepository } from './api-key-repository';
 import { AuditRepository } from './audit-repository';
@@ -33,6 +34,7 @@ export interface Ledger {
   readonly apiKeys: ApiKeyRepository;
   readonly crls: CrlRepository;
   readonly audit: AuditRepository;
+  readonly partnerTrust: PartnerTrustRepository;
   /** The PostgreSQL pool's connections; null for PGlite (one embedded, in-process connection, no pool). */
   poolStats(): PoolStats | null;
   /** True when the database answers a trivial query within `withinMs` (default 1000); concurrent calls share one query. */
@@ -81,6 +83,7 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
     audit: new AuditRepository(sql, { maxWaitMs: timeoutMs }),
+    partnerTrust: new PartnerTrustRepository(sql),
     poolStats,
     ping(withinMs = 1000) {
       // Bounded: a hung database must make readiness say no promptly, not after the pool's timeouts.
