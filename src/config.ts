@@ -111,6 +111,20 @@ export const configSchema = z
     AUTH_FAILURE_MAX_BLOCK_MS: z.coerce.number().int().min(1000).max(604_800_000).default(3_600_000),
     METRICS_ENABLED: booleanish.default(true),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
+    // Webhooks (issue 13): delivery attempts before a delivery is dead, backoff, expiry thresholds and scan.
+    WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+    WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(1000),
+    WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    WEBHOOK_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(1000),
+    WEBHOOK_EXPIRY_DAYS: z
+      .string()
+      .regex(/^\s*\d{1,4}(\s*,\s*\d{1,4})*\s*$/, 'comma-separated whole days, e.g. 30,7,1')
+      .default('30,7,1')
+      .transform((v) => [...new Set(v.split(',').map((d) => Number(d.trim())))].filter((d) => d > 0)),
+    WEBHOOK_EXPIRY_SCAN_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    /** Plain http:// webhook URLs (no TLS, no client identity): refused unless set. */
+    WEBHOOK_ALLOW_HTTP: booleanish.default(false),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.MTLS_CA_BOOTSTRAP_APP_KEY) !== Boolean(env.MTLS_CA_BOOTSTRAP_APP_TOKEN)) {
