@@ -48,6 +48,7 @@ export async function startEgress(
     });
   });
   server.on('connect', (_req, socket) => {
+    socket.on('error', () => undefined); // the client may reset the tunnel it asked for
     const body = JSON.stringify({
       type: 'urn:mtls-ca:problem:method-not-allowed',
       title: 'Method not allowed',
@@ -59,6 +60,7 @@ export async function startEgress(
     );
   });
   server.on('clientError', (_err, socket) => {
+    socket.on('error', () => undefined);
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
 
@@ -94,7 +96,7 @@ export async function startEgress(
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
+        server.closeAllConnections();
       }),
   };
 }
