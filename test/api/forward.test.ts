@@ -1,4 +1,6 @@
 import { promises as fs } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
 import type { ClientTlsMaterial, IdentityKeyring } from '../../src/domain/client-identity';
@@ -47,6 +49,8 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
   let t: TestService;
   let dir: string;
   let nginx: RunningNginx;
+  let echo: https.Server;
+  let echoPort: number;
   let portA: number;
   let portB: number;
   let serverCa: { pem: string };
@@ -62,7 +66,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
 
   beforeAll(async () => {
     dir = await tempDir('forward-');
-    t = await startTestService(backend, { env: { EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32' }, keyring, resolver });
+    t = await startTestService(backend, { env: { EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32', FORWARD_TIMEOUT_MS: '3000', FORWARD_MAX_BODY_BYTES: '100000' }, keyring, resolver });
     tenant = await t.createKey('acme', ['role:tenant', 'identities:manage', 'forward']);
     other = await t.createKey('globex', ['role:tenant', 'identities:manage', 'forward']);
 
@@ -95,6 +99,15 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
   }`;
     nginx = await startNginx(path.join(dir, 'nginx'), block(portA, ourCa) + block(portB, partnerCa.crt), [portA, portB]);
 
+    // A Node partner that echoes what arrives (body, headers) and one path that never answers.
+    echo = https.createServer({ key: await fs.readFile(srv.key), cert: await fs.readFile(srv.crt), ca: await fs.readFile(ourCa), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      if (req.url === '/slow') return; // never answers
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json', 'x-partner': 'yes' }).end(JSON.stringify({ headers: req.headers, body: Buffer.concat(chunks).toString() })));
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    echoPort = (echo.address() as AddressInfo).port;
     const route = (body: object, headers = tenant.headers) => t.http.post('/outbound-routes').set(headers).send(body);
     for (const body of [
       { match: { host: 'partner-a.test', port: portA }, identity: 'id-a', serverCa: serverCa.pem },
@@ -104,6 +117,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
       { match: { host: '169.254.169.254', port: 443 }, identity: 'id-a' },
       { match: { host: 'internal.test', port: portA }, identity: 'id-a' },
       { match: { host: 'metadata.test' }, identity: 'id-a' },
+      { match: { host: 'partner-a.test', port: echoPort }, identity: 'id-a', serverCa: serverCa.pem },
     ]) {
       const res = await route(body);
       expect(res.status).toBe(201);
@@ -112,6 +126,8 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
 
   afterAll(async () => {
     await nginx?.stop();
+    echo?.closeAllConnections();
+    await new Promise((r) => (echo ? echo.close(r) : r(undefined)));
     await t?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -130,6 +146,35 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect(b.status).toBe(200);
     expect(b.text).toContain('CN=acme-at-partner-b');
     expect(b.text).toContain('uri=/api/v1/items');
+  });
+
+  it('streams a POST body and headers through, minus hop-by-hop and our credentials, and returns the answer as is', async () => {
+    const res = await t.http
+      .post('/forward')
+      .set(tenant.headers)
+      .set('X-Forward-Url', `https://partner-a.test:${echoPort}/events`)
+      .set('Content-Type', 'application/json')
+      .set('Connection', 'keep-alive, x-drop-me')
+      .set('X-Drop-Me', 'hop')
+      .set('X-Trace', 'abc')
+      .set('Authorization', 'Basic not-for-the-partner')
+      .send({ hello: 'partner' });
+    expect(res.status).toBe(201);
+    expect(res.headers['x-partner']).toBe('yes');
+    expect(res.body.body).toBe('{"hello":"partner"}');
+    const h = res.body.headers;
+    expect(h['x-trace']).toBe('abc');
+    expect(h['content-type']).toBe('application/json');
+    expect(h['host']).toBe(`partner-a.test:${echoPort}`);
+    for (const gone of ['x-drop-me', 'x-api-appkey', 'x-api-apptoken', 'x-forward-url', 'authorization']) expect(h[gone]).toBeUndefined();
+  });
+
+  it('answers 504 when the partner does not answer in time, and 413 for a body over the limit', async () => {
+    const slow = await forward(`https://partner-a.test:${echoPort}/slow`);
+    expect(slow.status).toBe(504);
+    expect(slow.headers['proxy-status']).toMatch(/error=http_response_timeout/);
+    const big = await t.http.post('/forward').set(tenant.headers).set('X-Forward-Url', `https://partner-a.test:${echoPort}/big`).send('x'.repeat(200_000));
+    expect(big.status).toBe(413);
   });
 
   it('passes the method through and returns a redirect as is (not followed)', async () => {
@@ -169,13 +214,13 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     const steal = await t.http.post('/outbound-routes').set(other.headers).send({ match: { host: 'partner-a.test', port: portA }, identity: 'id-a' });
     expect(steal.status).toBe(400);
     const mine = await t.http.get('/outbound-routes').set(tenant.headers);
-    expect(mine.body.items.length).toBe(7);
+    expect(mine.body.items.length).toBe(8);
     const theirs = await t.http.get('/outbound-routes').set(other.headers);
     expect(theirs.body.items).toEqual([]);
     expect((await t.http.get(`/outbound-routes/${mine.body.items[0].id}`).set(other.headers)).status).toBe(404);
     expect((await t.http.delete(`/outbound-routes/${mine.body.items[0].id}`).set(other.headers)).status).toBe(404);
     expect((await t.http.get('/outbound-routes?account=acme').set(other.headers)).status).toBe(403);
-    expect((await t.http.get('/outbound-routes?account=acme').set(t.admin)).body.items.length).toBe(7);
+    expect((await t.http.get('/outbound-routes?account=acme').set(t.admin)).body.items.length).toBe(8);
   });
 
   it('validates routes: a bad host, a duplicate, a bad serverCa', async () => {
