@@ -66,7 +66,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
 
   beforeAll(async () => {
     dir = await tempDir('forward-');
-    t = await startTestService(backend, { env: { EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32', FORWARD_TIMEOUT_MS: '3000', FORWARD_MAX_BODY_BYTES: '100000' }, keyring, resolver });
+    t = await startTestService(backend, { env: { EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32', FORWARD_TIMEOUT_MS: '3000', FORWARD_MAX_BODY_BYTES: '100000', FORWARD_MAX_CONCURRENT_PER_ACCOUNT: '2' }, keyring, resolver });
     tenant = await t.createKey('acme', ['role:tenant', 'identities:manage', 'forward']);
     other = await t.createKey('globex', ['role:tenant', 'identities:manage', 'forward']);
 
@@ -175,6 +175,24 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect(slow.headers['proxy-status']).toMatch(/error=http_response_timeout/);
     const big = await t.http.post('/forward').set(tenant.headers).set('X-Forward-Url', `https://partner-a.test:${echoPort}/big`).send('x'.repeat(200_000));
     expect(big.status).toBe(413);
+  });
+
+  it('limits the requests in flight per account (429), and frees the slots once answered', async () => {
+    // (Promise.all starts supertest's lazy requests now)
+    const slow = Promise.all([forward(`https://partner-a.test:${echoPort}/slow`), forward(`https://partner-a.test:${echoPort}/slow`)]);
+    // both slow ones hold a slot until FORWARD_TIMEOUT_MS; a third request of the account is refused meanwhile
+    let third;
+    for (let i = 0; i < 100; i++) {
+      third = await forward(`https://partner-a.test:${portA}/third`);
+      if (third.status === 429) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(third!.status).toBe(429);
+    expect(third!.headers['retry-after']).toBeDefined();
+    // another account is not affected
+    expect((await forward(`https://partner-a.test:${portA}/`, other.headers)).status).toBe(403);
+    expect((await slow).map((r) => r.status)).toEqual([504, 504]);
+    expect((await forward(`https://partner-a.test:${portA}/after`)).status).toBe(200);
   });
 
   it('passes the method through and returns a redirect as is (not followed)', async () => {
