@@ -128,7 +128,11 @@ export class Forwarder {
       if (n <= 0) this.inFlight.delete(account);
       else this.inFlight.set(account, n);
     };
-    const timeout = AbortSignal.timeout(limits.timeoutMs);
+    // The deadline runs until the target's status and headers arrive; the streamed body is bounded by
+    // the connector's body timeout (between chunks) instead, so a long download is not cut.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), limits.timeoutMs);
+    const timeout = deadline.signal;
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     let tooLarge = false;
     const body = req.body ? req.body.pipe(sizeLimit(limits.maxBodyBytes, () => (tooLarge = true))) : null;
@@ -146,9 +150,12 @@ export class Forwarder {
       return { answer, release };
     } catch (e) {
       release();
+      if (req.signal?.aborted) throw new CaError('invalid-request', 'the caller went away before the target answered', { cause: e });
       if (tooLarge) throw new CaError('payload-too-large', `a forwarded body may have at most ${limits.maxBodyBytes} bytes`);
       if (timeout.aborted) throw new OutboundError('http_response_timeout', `the target did not answer within ${limits.timeoutMs} ms`, { cause: e });
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

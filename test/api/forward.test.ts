@@ -102,6 +102,19 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     // A Node partner that echoes what arrives (body, headers) and one path that never answers.
     echo = https.createServer({ key: await fs.readFile(srv.key), cert: await fs.readFile(srv.crt), ca: await fs.readFile(ourCa), requestCert: true, rejectUnauthorized: true }, (req, res) => {
       if (req.url === '/slow') return; // never answers
+      if (req.url === '/drip') {
+        // answers at once, then streams for longer than FORWARD_TIMEOUT_MS (3 s) in small steps
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        let n = 0;
+        const tick = setInterval(() => {
+          res.write(`chunk ${n}\n`);
+          if (++n === 9) {
+            clearInterval(tick);
+            res.end('done\n');
+          }
+        }, 450);
+        return;
+      }
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => res.writeHead(201, { 'content-type': 'application/json', 'x-partner': 'yes' }).end(JSON.stringify({ headers: req.headers, body: Buffer.concat(chunks).toString() })));
@@ -193,6 +206,12 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect((await forward(`https://partner-a.test:${portA}/`, other.headers)).status).toBe(403);
     expect((await slow).map((r) => r.status)).toEqual([504, 504]);
     expect((await forward(`https://partner-a.test:${portA}/after`)).status).toBe(200);
+  });
+
+  it('does not cut a streamed answer that lasts longer than FORWARD_TIMEOUT_MS', async () => {
+    const res = await forward(`https://partner-a.test:${echoPort}/drip`);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('chunk 8\ndone\n');
   });
 
   it('passes the method through and returns a redirect as is (not followed)', async () => {
