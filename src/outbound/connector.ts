@@ -107,7 +107,7 @@ export class OutboundConnector {
       const answer = await undiciRequest(url, {
         dispatcher: agent,
         method: (req.method ?? 'GET') as never,
-        headers: req.headers,
+        headers: withoutHost(req.headers),
         body: req.body ?? null,
         signal: req.signal,
         headersTimeout: this.responseTimeoutMs,
@@ -231,8 +231,9 @@ export class OutboundConnector {
               ...opts,
               hostname: address,
               host: address,
-              // SNI and the certificate name check use the URL's name, not the address
-              servername: opts.servername ?? (isIP(hostname) ? undefined : hostname.replace(/\.$/, '')),
+              // SNI and the certificate name check use the URL's host name — never the address, and never
+              // a Host header undici may have derived a servername from
+              servername: isIP(hostname) ? undefined : hostname.replace(/\.$/, ''),
             },
             callback,
           );
@@ -241,6 +242,12 @@ export class OutboundConnector {
       );
     };
   }
+}
+
+/** The request's headers without Host: undici writes the URL's authority. */
+function withoutHost(headers: OutboundRequest['headers']): OutboundRequest['headers'] {
+  if (!headers) return headers;
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== 'host'));
 }
 
 function sha256(text: string): string {

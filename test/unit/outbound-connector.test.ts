@@ -153,3 +153,25 @@ describe('OutboundConnector against a TLS server requiring client certificates',
     }
   });
 });
+
+describe('OutboundConnector and a spoofed Host header', () => {
+  it('checks the certificate against the URL host, not a Host header', async () => {
+    const dir = await tempDir('outbound-host-');
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/k`, '-subj', '/CN=only-this.test',
+      '-addext', 'subjectAltName=DNS:only-this.test', '-days', '1', '-out', `${dir}/c`]);
+    const cert = await readFile(`${dir}/c`, 'utf8');
+    const server = https.createServer({ key: await readFile(`${dir}/k`), cert }, (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const c = new OutboundConnector({ allowedNetworks: ['127.0.0.1/32'], resolver: async () => [{ address: '127.0.0.1', family: 4 }] });
+    try {
+      await expect(c.request({ url: `https://other.test:${port}/`, headers: { host: 'only-this.test' }, serverCaPem: cert })).rejects.toMatchObject({ type: 'tls_certificate_error' });
+      const ok = await c.request({ url: `https://only-this.test:${port}/`, serverCaPem: cert });
+      expect(await ok.body.text()).toBe('ok');
+    } finally {
+      await c.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
