@@ -268,6 +268,19 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect((await post({ match: { host: 'x.test' }, identity: 'id-a', serverCa: 'not pem' })).status).toBe(400);
     expect((await post({ match: { host: 'x.test' }, identity: 'nope' })).status).toBe(400);
     expect((await post({ match: { host: 'x.test', pathPrefix: '/a/%2F' }, identity: 'id-a' })).status).toBe(400);
+    const x = await post({ match: { host: 'x.test' }, identity: 'id-a' });
+    const y = await post({ match: { host: 'y.test', pathPrefix: '/p' }, identity: 'id-a' });
+    expect([x.status, y.status]).toEqual([201, 201]);
+    expect(x.headers.location).toBe(`/outbound-routes/${x.body.id}`);
+    const clash = await t.http.put(`/outbound-routes/${y.body.id}`).set(tenant.headers).send({ match: { host: 'X.test' }, identity: 'id-a' });
+    expect(clash.status).toBe(409);
+    const move = await t.http.put(`/outbound-routes/${y.body.id}`).set(tenant.headers).send({ account: 'globex', match: { host: 'y.test' }, identity: 'id-a' });
+    expect(move.status).toBe(400);
+    for (const r of [x, y]) {
+      expect((await t.http.delete(`/outbound-routes/${r.body.id}`).set(tenant.headers)).status).toBe(204);
+      expect((await t.http.get(`/outbound-routes/${r.body.id}`).set(tenant.headers)).status).toBe(404);
+    }
+    expect((await t.http.post('/outbound-routes').set(tenant.headers).send({ account: 'globex', match: { host: 'z.test' }, identity: 'id-a' })).status).toBe(403);
   });
 
   it('applies a changed identity on the next request (no cache)', async () => {
