@@ -28,6 +28,10 @@ import { requestMetrics, type RequestRecorder } from './http/request-metrics';
 import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
+import type { Forwarder } from './services/forwarder';
+import type { OutboundRouteService } from './services/outbound-route-service';
+import { forwardRouter } from './http/routes/forward';
+import { outboundRoutesRouter } from './http/routes/outbound-routes';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -50,6 +54,8 @@ export interface AppDeps {
   readonly signRateLimit?: { limiter: RateLimiter; rule: RateRule };
   /** Prometheus metrics and GET /metrics (absent when METRICS_ENABLED=false). */
   readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
+  /** Outbound routes and /forward (issue 13); absent without an identity keyring. */
+  readonly outbound?: { readonly routes: OutboundRouteService; readonly forwarder: Forwarder };
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
@@ -88,6 +94,8 @@ export function createApp(deps: AppDeps): Express {
     }
     next();
   });
+  // Before the global limits: /forward has its own body size and deadline (FORWARD_*) and streams.
+  if (deps.outbound) app.use('/forward', forwardRouter({ keys: deps.keys, forwarder: deps.outbound.forwarder, audit: deps.audit }));
   if (deps.limits) app.use(requestLimits(deps.limits));
   app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
 
@@ -104,6 +112,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
+  if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

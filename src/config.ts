@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseCidr } from './outbound/address-policy';
 import { parsePkcs11Uri } from './ca/pkcs11/pkcs11-uri';
 
 /** Environment variables, parsed once at start. A bad value stops the start naming the variable. */
@@ -110,6 +111,26 @@ export const configSchema = z
     AUTH_FAILURE_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
     AUTH_FAILURE_MAX_BLOCK_MS: z.coerce.number().int().min(1000).max(604_800_000).default(3_600_000),
     METRICS_ENABLED: booleanish.default(true),
+    /** CIDRs the outgoing side (/forward, the egress proxy, webhooks, the PKCS#12 tester) may reach although special (loopback, private, link-local…). */
+    EGRESS_ALLOWED_NETWORKS: z
+      .string()
+      .default('')
+      .transform((v, ctx) => {
+        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+        for (const cidr of list) {
+          try {
+            parseCidr(cidr);
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          }
+        }
+        return list;
+      }),
+    FORWARD_MAX_BODY_BYTES: z.coerce.number().int().min(0).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+    FORWARD_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    FORWARD_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    FORWARD_MAX_CONCURRENT_PER_ACCOUNT: z.coerce.number().int().min(0).max(100_000).default(64),
+    FORWARD_RATE_PER_KEY: z.coerce.number().int().min(0).max(1_000_000).default(50),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
     // Webhooks (issue 13): delivery attempts before a delivery is dead, backoff, expiry thresholds and scan.
     WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),

@@ -26,6 +26,11 @@ import { RATE_LIMIT_TABLE, rateLimitSqlClient } from './store/rate-limit-reposit
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
+import type { IdentityKeyring } from './domain/client-identity';
+import { OutboundConnector, type HostResolver } from './outbound/connector';
+import { OutboundRouteRepository } from './store/outbound-route-repository';
+import { OutboundRouteService } from './services/outbound-route-service';
+import { Forwarder } from './services/forwarder';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -35,6 +40,10 @@ export interface ServiceOverrides {
   ledgerTarget?: LedgerTarget;
   /** CRL timing (tests shorten the poll interval). */
   crl?: Partial<CrlPublisherParams>;
+  /** Where the outgoing side gets client identities' TLS material (the identities service once merged). */
+  keyring?: IdentityKeyring;
+  /** Host name resolution of the outgoing side (tests answer private addresses). */
+  resolver?: HostResolver;
 }
 
 export interface Service {
@@ -50,6 +59,8 @@ export interface Service {
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
   readonly bootstrapKey: CreatedKey | null;
+  /** The outgoing side: routes and the forwarder (null without an identity keyring); the egress proxy serves it too. */
+  readonly forwarder: Forwarder | null;
   close(): Promise<void>;
 }
 
@@ -200,7 +211,35 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       audit,
       observer,
     );
+    // The outgoing side (issue 13): routes read fresh on every request, the SSRF-safe connector.
+    const connector = new OutboundConnector({
+      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
+      resolver: overrides.resolver,
+      connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: config.FORWARD_TIMEOUT_MS,
+      bodyTimeoutMs: config.FORWARD_TIMEOUT_MS,
+    });
+    const routeRepository = new OutboundRouteRepository(ledger.sql);
+    const keyring = overrides.keyring;
+    const outbound = keyring
+      ? {
+          routes: new OutboundRouteService(routeRepository, keyring, crypto),
+          forwarder: new Forwarder({
+            routes: routeRepository,
+            keyring,
+            connector,
+            limiter,
+            limits: {
+              maxBodyBytes: config.FORWARD_MAX_BODY_BYTES,
+              timeoutMs: config.FORWARD_TIMEOUT_MS,
+              concurrentPerAccount: config.FORWARD_MAX_CONCURRENT_PER_ACCOUNT,
+              ratePerKey: config.FORWARD_RATE_PER_KEY,
+            },
+          }),
+        }
+      : undefined;
     const app = createApp({
+      outbound,
       ocsp,
       certificates,
       crl,
@@ -235,8 +274,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       vault: custody.vault,
       metrics,
       bootstrapKey,
+      forwarder: outbound?.forwarder ?? null,
       close: async () => {
         crl.stop();
+        await connector.close();
         await audit.drain();
         await ledger.close();
         await ca.signer.close();

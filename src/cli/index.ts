@@ -8,6 +8,10 @@ import { secretsCommand } from './secrets-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
+import { loadConfig } from '../config';
+import { startService } from '../service';
+import { loadEgressConfig } from '../egress/egress-config';
+import { startEgress } from '../egress/egress-proxy';
 
 const HELP = `mtls-ca — a certificate authority for mutual TLS
 
@@ -17,6 +21,7 @@ usage:
   mtls-ca audit verify          check the audit trail's hash chain (mtls-ca audit --help)
   mtls-ca secrets rewrap        re-wrap the ledger's secrets under a new MTLS_CA_MASTER_KEY (mtls-ca secrets --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
+  mtls-ca egress                run the egress proxy: plain HTTP in, mTLS out with the account's identities (EGRESS_* variables; see README)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +42,23 @@ async function main(argv: string[]): Promise<number> {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));
       const stop = () => void gateway.stop().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      return -1;
+    }
+    case 'egress': {
+      // The egress proxy opens the ledger with MTLS_CA_MASTER_KEY as the service does: it needs the
+      // identities' private keys, which never leave the ledger unwrapped.
+      const egressConfig = loadEgressConfig();
+      const config = loadConfig();
+      const logger = createLogger(config.LOG_LEVEL);
+      const service = await startService(config, logger);
+      if (!service.forwarder) {
+        await service.close();
+        throw new Error('the egress proxy needs client identities (MTLS_CA_MASTER_KEY and the identities feature)');
+      }
+      const egress = await startEgress(egressConfig, { keys: service.keys, forwarder: service.forwarder }, logger);
+      const stop = () => void egress.stop().then(() => service.close()).then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
       return -1;
