@@ -32,6 +32,8 @@ import type { Forwarder } from './services/forwarder';
 import type { OutboundRouteService } from './services/outbound-route-service';
 import { forwardRouter } from './http/routes/forward';
 import { outboundRoutesRouter } from './http/routes/outbound-routes';
+import type { WebhookService } from './services/webhook-service';
+import { webhooksRouter } from './http/routes/webhooks';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -56,6 +58,8 @@ export interface AppDeps {
   readonly metrics?: { readonly recorder: RequestRecorder; scrape(): Promise<Scrape>; readonly token?: string };
   /** Outbound routes and /forward (issue 13); absent without an identity keyring. */
   readonly outbound?: { readonly routes: OutboundRouteService; readonly forwarder: Forwarder };
+  /** Webhook endpoints and their deliveries (issue 13). */
+  readonly webhooks?: WebhookService;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
@@ -113,6 +117,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
   if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
+  if (deps.webhooks) app.use('/webhooks', noStore, webhooksRouter({ keys: deps.keys, webhooks: deps.webhooks }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -28,6 +28,9 @@ import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
 import type { IdentityKeyring } from './domain/client-identity';
 import { OutboundConnector, type HostResolver } from './outbound/connector';
+import { WebhookRepository } from './store/webhook-repository';
+import { WebhookService } from './services/webhook-service';
+import { WebhookDispatcher } from './services/webhook-dispatcher';
 import { OutboundRouteRepository } from './store/outbound-route-repository';
 import { OutboundRouteService } from './services/outbound-route-service';
 import { Forwarder } from './services/forwarder';
@@ -44,6 +47,8 @@ export interface ServiceOverrides {
   keyring?: IdentityKeyring;
   /** Host name resolution of the outgoing side (tests answer private addresses). */
   resolver?: HostResolver;
+  /** Webhook worker timing (tests shorten the poll and the expiry scan). */
+  webhooks?: { pollMs?: number; expiryScanMs?: number };
 }
 
 export interface Service {
@@ -61,6 +66,8 @@ export interface Service {
   readonly bootstrapKey: CreatedKey | null;
   /** The outgoing side: routes and the forwarder (null without an identity keyring); the egress proxy serves it too. */
   readonly forwarder: Forwarder | null;
+  /** The webhook outbox worker (deliveries and the expiry scan). */
+  readonly webhookDispatcher: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -238,7 +245,41 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           }),
         }
       : undefined;
+    // Webhooks (issue 13): events enter the outbox by triggers on certificates (same transaction); the
+    // dispatcher delivers them through an SSRF-safe connector of its own (its timeout, WEBHOOK_ALLOW_HTTP).
+    const webhookRepository = new WebhookRepository(ledger.sql);
+    const webhookConnector = new OutboundConnector({
+      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
+      resolver: overrides.resolver,
+      connectTimeoutMs: Math.min(config.WEBHOOK_TIMEOUT_MS, config.FORWARD_CONNECT_TIMEOUT_MS),
+      responseTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      bodyTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      allowPlainHttp: config.WEBHOOK_ALLOW_HTTP,
+    });
+    const ledgerTarget = overrides.ledgerTarget ?? ledgerTargetFor(config);
+    const webhookDispatcher = new WebhookDispatcher({
+      repo: webhookRepository,
+      vault: custody.vault,
+      connector: webhookConnector,
+      keyring: overrides.keyring,
+      clock,
+      logger,
+      params: {
+        maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+        backoffBaseMs: config.WEBHOOK_BACKOFF_BASE_MS,
+        backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        pollMs: overrides.webhooks?.pollMs ?? config.WEBHOOK_POLL_MS,
+        expiryDays: config.WEBHOOK_EXPIRY_DAYS,
+        expiryScanMs: overrides.webhooks?.expiryScanMs ?? config.WEBHOOK_EXPIRY_SCAN_SECONDS * 1000,
+        source: config.PUBLIC_BASE_URL,
+        listenUrl: ledgerTarget.kind === 'postgres' ? ledgerTarget.url : undefined,
+      },
+    });
+    await webhookDispatcher.start();
+    const webhooks = new WebhookService(webhookRepository, custody.vault, overrides.keyring, clock, crypto, { allowHttp: config.WEBHOOK_ALLOW_HTTP });
     const app = createApp({
+      webhooks,
       outbound,
       ocsp,
       certificates,
@@ -275,8 +316,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       metrics,
       bootstrapKey,
       forwarder: outbound?.forwarder ?? null,
+      webhookDispatcher,
       close: async () => {
         crl.stop();
+        await webhookDispatcher.stop();
+        await webhookConnector.close();
         await connector.close();
         await audit.drain();
         await ledger.close();

@@ -83,7 +83,7 @@ export class OutboundRouteService {
 }
 
 /** The pinned CA bundle: one or more PEM CERTIFICATE blocks Node can read, returned as is. */
-function checkServerCa(pem: string): string {
+export function checkServerCa(pem: string): string {
   const bad = (detail: string) => new CaError('invalid-request', `serverCa: ${detail}`, { extensions: { field: 'serverCa' } });
   let blocks;
   try {
