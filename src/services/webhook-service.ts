@@ -17,7 +17,7 @@ export interface WebhookInput {
 
 /** The vault purpose of a webhook's signing secret. */
 export function webhookSecretPurpose(id: string): string {
-  return `webhook:${id}`;
+  return `webhook:${id.replace(/^wh_/, '')}`;
 }
 
 const notFound = () => new CaError('not-found', 'no webhook with that id in your account');

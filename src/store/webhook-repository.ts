@@ -138,13 +138,13 @@ export class WebhookRepository {
        claimed AS (
          UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => $2::double precision / 1000), attempts = d.attempts + 1
            FROM due WHERE d.id = due.id RETURNING d.id, d.attempts, d.webhook_id, d.event_id)
-       SELECT c.id, c.attempts, ${WEBHOOK_COLUMNS.split(', ').map((c) => `w.${c}`).join(', ')},
+       SELECT c.id AS delivery_id, c.attempts, ${WEBHOOK_COLUMNS.split(', ').map((c) => `w.${c}`).join(', ')},
               e.event_id AS evt_id, e.type AS evt_type, e.account AS evt_account, e.serial_number AS evt_serial, e.data AS evt_data, e.occurred_at AS evt_at
          FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN webhook_events e ON e.id = c.event_id`,
       [limit, leaseMs],
     );
     return rows.map((r) => ({
-      id: String(r.id),
+      id: String(r.delivery_id),
       attempts: Number(r.attempts),
       webhook: toWebhook(r as unknown as WebhookRow),
       event: {
