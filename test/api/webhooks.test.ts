@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ClientTlsMaterial, IdentityKeyring } from '../../src/domain/client-identity';
 import { CaError } from '../../src/domain/errors';
 import { verifyWebhookSignature } from '../../src/domain/webhook';
 import { WebhookRepository } from '../../src/store/webhook-repository';
-import { backends } from '../helpers/backends';
+import { backends, createTestDatabase } from '../helpers/backends';
 import { freePort, startNginx, type RunningNginx } from '../helpers/nginx';
 import { openssl, tempDir } from '../helpers/openssl';
 import { eventually, issue } from '../helpers/sign';
@@ -294,4 +295,52 @@ describe('webhooks without MTLS_CA_MASTER_KEY', () => {
       await t.close();
     }
   }, 60_000);
+});
+
+const postgresOnly = backends().includes('postgres') ? describe : describe.skip;
+
+postgresOnly('two services on one PostgreSQL', () => {
+  it('deliver each event once per endpoint (SKIP LOCKED claims), woken by NOTIFY', async () => {
+    const db = await createTestDatabase('postgres');
+    const keyring = new MapKeyring();
+    // Long poll: a prompt delivery here comes from LISTEN/NOTIFY, not from the poll.
+    const opts = { db, env: WEBHOOK_ENV, keyring, resolver, webhooks: { pollMs: 60_000, expiryScanMs: 3_600_000 } };
+    const a = await startTestService('postgres', opts);
+    const b = await startTestService('postgres', opts);
+    const dir = await tempDir('webhooks-pg-');
+    const srv = await makeServerCert(dir);
+    const counts = new Map<string, number>();
+    const receiver = https.createServer(
+      { key: await fs.readFile(srv.key), cert: await fs.readFile(srv.crt), ca: (await a.http.get('/ca.pem')).text, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const id = String(req.headers['webhook-id']);
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+          res.writeHead(200).end();
+        });
+      },
+    );
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const tenant = await a.createKey('acme', ['role:tenant', 'webhooks:manage']);
+      const id = await issue(a, tenant.headers, '/CN=sender/OU=acme/C=BR');
+      keyring.items.set('sender', { identityId: 'sender', account: 'acme', keyPem: await fs.readFile(id.keyPath, 'utf8'), certificatePem: id.pem, chainPem: [], version: '1' });
+      const port = (receiver.address() as AddressInfo).port;
+      const created = await b.http.post('/webhooks').set(tenant.headers).send({ url: `https://receiver.test:${port}/`, events: ['certificate.issued'], identity: 'sender', serverCa: srv.caPem });
+      expect(created.status).toBe(201);
+      const serials = await Promise.all(Array.from({ length: 16 }, (_, i) => issue(i % 2 ? a : b, tenant.headers, `/CN=replica-${i}/OU=acme/C=BR`).then((c) => c.serialNumber)));
+      await eventually(async () => {
+        const items = (await a.http.get(`/webhooks/${created.body.id}/deliveries`).set(tenant.headers)).body.items as Array<{ state: string }>;
+        return items.length === serials.length && items.every((d) => d.state === 'delivered');
+      }, 30_000, 50, 'every delivery delivered');
+      expect(counts.size).toBe(serials.length);
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    } finally {
+      await new Promise((r) => receiver.close(r));
+      await b.close();
+      await a.close();
+    }
+  }, 120_000);
 });
