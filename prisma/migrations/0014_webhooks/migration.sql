@@ -54,6 +54,11 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_id BIGINT;
 BEGIN
+  -- Nothing subscribes (the common case on the signing path): write nothing.
+  IF NOT EXISTS (SELECT 1 FROM "webhooks" w WHERE w."deleted_at" IS NULL AND p_type = ANY (w."events")
+                 AND (w."account" IS NULL OR w."account" = p_account)) THEN
+    RETURN NULL;
+  END IF;
   INSERT INTO "webhook_events" ("event_id", "type", "account", "serial_number", "data")
   VALUES ('evt_' || md5(random()::text || clock_timestamp()::text || p_serial || p_type), p_type, p_account, p_serial, p_data)
   RETURNING "id" INTO v_id;
