@@ -38,6 +38,12 @@ import type { RenewalService } from './services/renewal-service';
 import { renewRouter } from './http/routes/renew';
 import { clientCertificatesRouter, gatewayTrustRouter, trustAnchorsRouter } from './http/routes/partner-trust';
 import type { PartnerTrustService } from './services/partner-trust-service';
+import type { Forwarder } from './services/forwarder';
+import type { OutboundRouteService } from './services/outbound-route-service';
+import { forwardRouter } from './http/routes/forward';
+import { outboundRoutesRouter } from './http/routes/outbound-routes';
+import type { WebhookService } from './services/webhook-service';
+import { webhooksRouter } from './http/routes/webhooks';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -74,6 +80,10 @@ export interface AppDeps {
   readonly clientCertHeader?: string;
   /** Partners' own CAs and registered client certificates (issue 12); absent: those routes are not served. */
   readonly partnerTrust?: PartnerTrustService;
+  /** Outbound routes and /forward (issue 13); absent without an identity keyring. */
+  readonly outbound?: { readonly routes: OutboundRouteService; readonly forwarder: Forwarder };
+  /** Webhook endpoints and their deliveries (issue 13). */
+  readonly webhooks?: WebhookService;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
@@ -112,6 +122,8 @@ export function createApp(deps: AppDeps): Express {
     }
     next();
   });
+  // Before the global limits: /forward has its own body size and deadline (FORWARD_*) and streams.
+  if (deps.outbound) app.use('/forward', forwardRouter({ keys: deps.keys, forwarder: deps.outbound.forwarder, audit: deps.audit }));
   if (deps.limits) app.use(requestLimits(deps.limits));
   app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
 
@@ -147,6 +159,8 @@ export function createApp(deps: AppDeps): Express {
     app.use('/client-certificates', clientCertificatesRouter(trustDeps));
     app.use('/gateway', gatewayTrustRouter(trustDeps));
   }
+  if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
+  if (deps.webhooks) app.use('/webhooks', noStore, webhooksRouter({ keys: deps.keys, webhooks: deps.webhooks }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseCidr } from './outbound/address-policy';
 import { parsePkcs11Uri } from './ca/pkcs11/pkcs11-uri';
 
 /** Environment variables, parsed once at start. A bad value stops the start naming the variable. */
@@ -124,7 +125,41 @@ export const configSchema = z
     CLIENT_CERT_HEADER: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name such as X-Client-Cert').optional(),
     RENEW_AFTER_EXPIRY: duration().optional(),
     RENEW_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(60),
+    /** CIDRs the outgoing side (/forward, the egress proxy, webhooks, the PKCS#12 tester) may reach although special (loopback, private, link-local…). */
+    EGRESS_ALLOWED_NETWORKS: z
+      .string()
+      .default('')
+      .transform((v, ctx) => {
+        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+        for (const cidr of list) {
+          try {
+            parseCidr(cidr);
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          }
+        }
+        return list;
+      }),
+    FORWARD_MAX_BODY_BYTES: z.coerce.number().int().min(0).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+    FORWARD_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    FORWARD_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    FORWARD_MAX_CONCURRENT_PER_ACCOUNT: z.coerce.number().int().min(0).max(100_000).default(64),
+    FORWARD_RATE_PER_KEY: z.coerce.number().int().min(0).max(1_000_000).default(50),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1024).regex(/^[!-~]+$/, 'printable ASCII without spaces').optional(),
+    // Webhooks (issue 13): delivery attempts before a delivery is dead, backoff, expiry thresholds and scan.
+    WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+    WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(1000),
+    WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    WEBHOOK_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(1000),
+    WEBHOOK_EXPIRY_DAYS: z
+      .string()
+      .regex(/^\s*\d{1,4}(\s*,\s*\d{1,4})*\s*$/, 'comma-separated whole days, e.g. 30,7,1')
+      .default('30,7,1')
+      .transform((v) => [...new Set(v.split(',').map((d) => Number(d.trim())))].filter((d) => d > 0)),
+    WEBHOOK_EXPIRY_SCAN_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    /** Plain http:// webhook URLs (no TLS, no client identity): refused unless set. */
+    WEBHOOK_ALLOW_HTTP: booleanish.default(false),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.MTLS_CA_BOOTSTRAP_APP_KEY) !== Boolean(env.MTLS_CA_BOOTSTRAP_APP_TOKEN)) {

@@ -41,6 +41,14 @@ export interface HttpsCredentials {
   readonly serialNumber: string | null;
 }
 import { PartnerTrustService } from './services/partner-trust-service';
+import type { IdentityKeyring } from './domain/client-identity';
+import { OutboundConnector, type HostResolver } from './outbound/connector';
+import { WebhookRepository } from './store/webhook-repository';
+import { WebhookService } from './services/webhook-service';
+import { WebhookDispatcher } from './services/webhook-dispatcher';
+import { OutboundRouteRepository } from './store/outbound-route-repository';
+import { OutboundRouteService } from './services/outbound-route-service';
+import { Forwarder } from './services/forwarder';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -54,6 +62,12 @@ export interface ServiceOverrides {
   issuerPollMs?: number;
   /** How often the self-issued TLS server certificate is checked for renewal (tests shorten it). */
   tlsCheckIntervalMs?: number;
+  /** Where the outgoing side gets client identities' TLS material (the identities service once merged). */
+  keyring?: IdentityKeyring;
+  /** Host name resolution of the outgoing side (tests answer private addresses). */
+  resolver?: HostResolver;
+  /** Webhook worker timing (tests shorten the poll and the expiry scan). */
+  webhooks?: { pollMs?: number; expiryScanMs?: number };
 }
 
 export interface Service {
@@ -73,6 +87,10 @@ export interface Service {
   readonly bootstrapKey: CreatedKey | null;
   /** HTTPS_PORT's key and certificate (self-issued and renewed, or TLS_CERT_FILE/TLS_KEY_FILE); null without HTTPS_PORT. */
   readonly tls: HttpsCredentials | null;
+  /** The outgoing side: routes and the forwarder (null without an identity keyring); the egress proxy serves it too. */
+  readonly forwarder: Forwarder | null;
+  /** The webhook outbox worker (deliveries and the expiry scan). */
+  readonly webhookDispatcher: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -291,12 +309,74 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         },
       };
     }
+    // The outgoing side (issue 13): routes read fresh on every request, the SSRF-safe connector.
+    const connector = new OutboundConnector({
+      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
+      resolver: overrides.resolver,
+      connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: config.FORWARD_TIMEOUT_MS,
+      bodyTimeoutMs: config.FORWARD_TIMEOUT_MS,
+    });
+    const routeRepository = new OutboundRouteRepository(ledger.sql);
+    const keyring = overrides.keyring;
+    const outbound = keyring
+      ? {
+          routes: new OutboundRouteService(routeRepository, keyring, crypto),
+          forwarder: new Forwarder({
+            routes: routeRepository,
+            keyring,
+            connector,
+            limiter,
+            limits: {
+              maxBodyBytes: config.FORWARD_MAX_BODY_BYTES,
+              timeoutMs: config.FORWARD_TIMEOUT_MS,
+              concurrentPerAccount: config.FORWARD_MAX_CONCURRENT_PER_ACCOUNT,
+              ratePerKey: config.FORWARD_RATE_PER_KEY,
+            },
+          }),
+        }
+      : undefined;
+    // Webhooks (issue 13): events enter the outbox by triggers on certificates (same transaction); the
+    // dispatcher delivers them through an SSRF-safe connector of its own (its timeout, WEBHOOK_ALLOW_HTTP).
+    const webhookRepository = new WebhookRepository(ledger.sql);
+    const webhookConnector = new OutboundConnector({
+      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
+      resolver: overrides.resolver,
+      connectTimeoutMs: Math.min(config.WEBHOOK_TIMEOUT_MS, config.FORWARD_CONNECT_TIMEOUT_MS),
+      responseTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      bodyTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      allowPlainHttp: config.WEBHOOK_ALLOW_HTTP,
+    });
+    const ledgerTarget = overrides.ledgerTarget ?? ledgerTargetFor(config);
+    const webhookDispatcher = new WebhookDispatcher({
+      repo: webhookRepository,
+      vault: custody.vault,
+      connector: webhookConnector,
+      keyring: overrides.keyring,
+      clock,
+      logger,
+      params: {
+        maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+        backoffBaseMs: config.WEBHOOK_BACKOFF_BASE_MS,
+        backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        pollMs: overrides.webhooks?.pollMs ?? config.WEBHOOK_POLL_MS,
+        expiryDays: config.WEBHOOK_EXPIRY_DAYS,
+        expiryScanMs: overrides.webhooks?.expiryScanMs ?? config.WEBHOOK_EXPIRY_SCAN_SECONDS * 1000,
+        source: config.PUBLIC_BASE_URL,
+        listenUrl: ledgerTarget.kind === 'postgres' ? ledgerTarget.url : undefined,
+      },
+    });
+    await webhookDispatcher.start();
+    const webhooks = new WebhookService(webhookRepository, custody.vault, overrides.keyring, clock, crypto, { allowHttp: config.WEBHOOK_ALLOW_HTTP });
     const app = createApp({
       dashboard,
       consoleDir: packagePath(path.join('dist', 'console')),
       auditChain: ledger.audit,
       renewal,
       clientCertHeader: config.CLIENT_CERT_HEADER,
+      webhooks,
+      outbound,
       ocsp,
       certificates,
       crl,
@@ -342,9 +422,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       bootstrapKey,
       issuers,
       tls,
+      forwarder: outbound?.forwarder ?? null,
+      webhookDispatcher,
       close: async () => {
         serverTls?.stop();
         issuers.stop();
+        await webhookDispatcher.stop();
+        await webhookConnector.close();
+        await connector.close();
         await audit.drain();
         await ledger.close();
         await ca.signer.close();

@@ -10,6 +10,10 @@ import { certCommand } from './cert-command';
 import { loadGatewayConfig } from '../gateway/gateway-config';
 import { startGateway } from '../gateway/gateway';
 import { createLogger } from '../logger';
+import { loadConfig } from '../config';
+import { startService } from '../service';
+import { loadEgressConfig } from '../egress/egress-config';
+import { startEgress } from '../egress/egress-proxy';
 
 const HELP = `mtls-ca — a certificate authority for mutual TLS
 
@@ -21,6 +25,7 @@ usage:
   mtls-ca ca list|rotate|activate  the CA's issuers: rotate the CA (mtls-ca ca --help)
   mtls-ca cert request|renew     obtain or renew a client certificate (mtls-ca cert --help)
   mtls-ca gateway               run the mTLS gateway in front of an upstream (GATEWAY_* variables; see README)
+  mtls-ca egress                run the egress proxy: plain HTTP in, mTLS out with the account's identities (EGRESS_* variables; see README)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +50,23 @@ async function main(argv: string[]): Promise<number> {
       const config = loadGatewayConfig();
       const gateway = await startGateway(config, createLogger(config.LOG_LEVEL));
       const stop = () => void gateway.stop().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      return -1;
+    }
+    case 'egress': {
+      // The egress proxy opens the ledger with MTLS_CA_MASTER_KEY as the service does: it needs the
+      // identities' private keys, which never leave the ledger unwrapped.
+      const egressConfig = loadEgressConfig();
+      const config = loadConfig();
+      const logger = createLogger(config.LOG_LEVEL);
+      const service = await startService(config, logger);
+      if (!service.forwarder) {
+        await service.close();
+        throw new Error('the egress proxy needs client identities (MTLS_CA_MASTER_KEY and the identities feature)');
+      }
+      const egress = await startEgress(egressConfig, { keys: service.keys, forwarder: service.forwarder }, logger);
+      const stop = () => void egress.stop().then(() => service.close()).then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
       return -1;

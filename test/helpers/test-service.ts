@@ -41,6 +41,11 @@ export interface TestServiceOptions {
   tlsCheckIntervalMs?: number;
   /** Where the service logs (default: stderr at MTLS_CA_TEST_LOG, silent when unset). */
   logger?: Logger;
+  /** The outgoing side's identity keyring and host resolver (issue 13). */
+  keyring?: ServiceOverrides['keyring'];
+  resolver?: ServiceOverrides['resolver'];
+  /** Webhook worker timing (issue 13). */
+  webhooks?: ServiceOverrides['webhooks'];
 }
 
 export function headersOf(key: { appKey: string; appToken: string }): Record<string, string> {
@@ -71,7 +76,7 @@ export async function startTestService(backend: BackendName, options: TestServic
   // PGlite in tests lives in the data directory, like in production, so restarts keep it.
   const ledgerTarget = db.target.kind === 'pglite' ? { kind: 'pglite' as const, dataDir: path.join(dataDir, 'db') } : db.target;
   const logger = options.logger ?? pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }, pino.destination(2));
-  const service = await startService(config, logger, { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl, tlsCheckIntervalMs: options.tlsCheckIntervalMs });
+  const service = await startService(config, logger, { clock: options.clock, serials: options.serials, ledgerTarget, crl: options.crl, tlsCheckIntervalMs: options.tlsCheckIntervalMs, keyring: options.keyring, resolver: options.resolver, webhooks: options.webhooks });
   const http = request(service.app);
   const admin = headersOf(ADMIN);
   const self: TestService = {
