@@ -28,6 +28,8 @@ import { requestMetrics, type RequestRecorder } from './http/request-metrics';
 import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
+import type { IdentityService } from './services/identity-service';
+import { identitiesRouter } from './http/routes/identities';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -42,6 +44,8 @@ export interface AppDeps {
   readonly readiness: ReadinessProbe;
   readonly logger: Logger;
   readonly audit: AuditTrail;
+  /** Client identities (issue 13); absent: no /identities. */
+  readonly identities?: IdentityService;
   /** Express "trust proxy": hops or addresses whose X-Forwarded-For is believed (TRUST_PROXY). */
   readonly trustProxy?: boolean | number | string[];
   /** URL length, body size, JSON depth and time limits; absent: only the per-route body limits. */
@@ -55,7 +59,7 @@ export interface AppDeps {
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/identities'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -104,6 +108,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(CERTIFICATE_PATHS, sign, certificates);
   app.use('/keys', keysRouter(deps.keys));
   app.use('/audit', auditRouter({ keys: deps.keys, audit: deps.audit }));
+  if (deps.identities) app.use('/identities', identitiesRouter({ keys: deps.keys, identities: deps.identities }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -26,6 +26,8 @@ import { RATE_LIMIT_TABLE, rateLimitSqlClient } from './store/rate-limit-reposit
 import { Metrics } from './observability/metrics';
 import { clusterScrape } from './observability/cluster-metrics';
 import { AuditTrail } from './services/audit-trail';
+import { IdentityService } from './services/identity-service';
+import { IdentityRepository } from './store/identity-repository';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -46,6 +48,8 @@ export interface Service {
   readonly audit: AuditTrail;
   /** Secrets wrapped in the ledger by MTLS_CA_MASTER_KEY (null without it), for features that keep private keys. */
   readonly vault: SecretVault | null;
+  /** Client identities (issue 13); also the IdentityKeyring of the outgoing side. */
+  readonly identities: IdentityService;
   /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
@@ -161,6 +165,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     const observer = metrics ?? undefined;
     metrics?.watchPool(() => ledger.poolStats());
     const signing = new SigningService({ ca, profile, ledger: ledger.certificates, clock, serials, observer, audit });
+    const identities = new IdentityService({ repository: new IdentityRepository(ledger.sql), vault: custody.vault, signing, clock, audit });
     const crl = new CrlPublisher({
       ca,
       store: ledger.crls,
@@ -211,6 +216,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       signing,
       logger,
       audit,
+      identities,
       trustProxy: config.TRUST_PROXY,
       limits: {
         maxBodyBytes: config.MAX_BODY_BYTES,
@@ -233,6 +239,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       crl,
       audit,
       vault: custody.vault,
+      identities,
       metrics,
       bootstrapKey,
       close: async () => {
