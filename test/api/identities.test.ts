@@ -41,6 +41,27 @@ describe.each(backends())('client identities on %s', (backend) => {
     expect(after).toHaveLength(0);
   });
 
+  it('leaves no private key readable anywhere in the ledger (every text and bytea column of every table)', async () => {
+    const res = await t.http.post('/identities').set(acme.headers).send({ name: 'scan', account: 'acme', issue: { commonName: 'scan', keyType: 'rsa-2048' } });
+    expect(res.status).toBe(201);
+    const key = createPrivateKey((await t.service.identities.tlsMaterial('acme', res.body.id)).keyPem);
+    const der = key.export({ type: 'pkcs8', format: 'der' });
+    const needles = [key.export({ type: 'pkcs8', format: 'pem' }) as string, der.toString('base64').slice(0, 64), key.export({ type: 'pkcs1', format: 'der' }).toString('base64').slice(0, 64)];
+    const sql = t.service.ledger.sql;
+    const columns = await sql.query<{ table_name: string; column_name: string; data_type: string }>(
+      `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND data_type IN ('text', 'bytea', 'jsonb', 'character varying')`,
+    );
+    expect(columns.some((c) => c.table_name === 'wrapped_secrets')).toBe(true);
+    for (const c of columns) {
+      const rows = await sql.query<{ v: string | Uint8Array | null }>(`SELECT "${c.column_name}"::text AS v, "${c.column_name}" AS raw FROM "${c.table_name}"`);
+      for (const r of rows as Array<{ v: string | null; raw: unknown }>) {
+        const text = r.v ?? '';
+        for (const n of needles) expect(text.includes(n)).toBe(false);
+        if (r.raw instanceof Uint8Array) expect(Buffer.from(r.raw).includes(der.subarray(0, 64))).toBe(false);
+      }
+    }
+  });
+
   it('refuses a bad body with 400 problem+json', async () => {
     const res = await t.http.post('/identities').set(acme.headers).send({ name: 'x', account: 'acme', issue: { commonName: 'a', keyType: 'dsa' } });
     expect(res.status).toBe(400);
