@@ -169,12 +169,12 @@ describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
     }
     // The start brought the schema up to date (migration 0008) and wrote nothing else.
     const after = await ledgerSnapshot(targetFor(dirA));
-    const { _mtls_ca_migrations: migrated, ca_identity, master_key_versions, wrapped_secrets, rate_limits, ...rest } = after;
+    const { _mtls_ca_migrations: migrated, ca_identity, master_key_versions, wrapped_secrets, rate_limits, client_identities, ...rest } = after;
     const { _mtls_ca_migrations: migratedBefore, ...restBefore } = before;
     expect(rest).toEqual(restBefore);
     expect(migrated.length).toBeGreaterThan(migratedBefore.length);
     // Tables the newer migrations add, all empty.
-    expect({ ca_identity, master_key_versions, wrapped_secrets, rate_limits }).toEqual({ ca_identity: [], master_key_versions: [], wrapped_secrets: [], rate_limits: [] });
+    expect({ ca_identity, master_key_versions, wrapped_secrets, rate_limits, client_identities }).toEqual({ ca_identity: [], master_key_versions: [], wrapped_secrets: [], rate_limits: [], client_identities: [] });
     expect(await fs.readdir(dirA)).not.toContain('ca');
   });
 });
