@@ -44,6 +44,8 @@ import { forwardRouter } from './http/routes/forward';
 import { outboundRoutesRouter } from './http/routes/outbound-routes';
 import type { WebhookService } from './services/webhook-service';
 import { webhooksRouter } from './http/routes/webhooks';
+import type { IdentityService } from './services/identity-service';
+import { identitiesRouter } from './http/routes/identities';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -66,6 +68,8 @@ export interface AppDeps {
   readonly dashboard: DashboardService;
   /** Where the built console is (null: not built; /console says how to build it). */
   readonly consoleDir: string | null;
+  /** Client identities (issue 13); absent: no /identities. */
+  readonly identities?: IdentityService;
   /** Express "trust proxy": hops or addresses whose X-Forwarded-For is believed (TRUST_PROXY). */
   readonly trustProxy?: boolean | number | string[];
   /** URL length, body size, JSON depth and time limits; absent: only the per-route body limits. */
@@ -89,7 +93,7 @@ export interface AppDeps {
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway', '/identities'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -161,6 +165,7 @@ export function createApp(deps: AppDeps): Express {
   }
   if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
   if (deps.webhooks) app.use('/webhooks', noStore, webhooksRouter({ keys: deps.keys, webhooks: deps.webhooks }));
+  if (deps.identities) app.use('/identities', identitiesRouter({ keys: deps.keys, identities: deps.identities }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

@@ -49,6 +49,8 @@ import { WebhookDispatcher } from './services/webhook-dispatcher';
 import { OutboundRouteRepository } from './store/outbound-route-repository';
 import { OutboundRouteService } from './services/outbound-route-service';
 import { Forwarder } from './services/forwarder';
+import { IdentityService } from './services/identity-service';
+import { IdentityRepository } from './store/identity-repository';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -62,7 +64,7 @@ export interface ServiceOverrides {
   issuerPollMs?: number;
   /** How often the self-issued TLS server certificate is checked for renewal (tests shorten it). */
   tlsCheckIntervalMs?: number;
-  /** Where the outgoing side gets client identities' TLS material (the identities service once merged). */
+  /** Where the outgoing side gets client identities' TLS material (default: the identities service). */
   keyring?: IdentityKeyring;
   /** Host name resolution of the outgoing side (tests answer private addresses). */
   resolver?: HostResolver;
@@ -81,6 +83,8 @@ export interface Service {
   readonly audit: AuditTrail;
   /** Secrets wrapped in the ledger by MTLS_CA_MASTER_KEY (null without it), for features that keep private keys. */
   readonly vault: SecretVault | null;
+  /** Client identities (issue 13); also the IdentityKeyring of the outgoing side. */
+  readonly identities: IdentityService;
   /** Prometheus metrics (null when METRICS_ENABLED=false); the rate limiter reports to `rateLimited`. */
   readonly metrics: Metrics | null;
   /** The admin key created on this start (first start only), to show once. */
@@ -250,6 +254,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     const crl = issuers.servicesOf(originalId)!.crl;
     const warnIssuerLife = issuerLifeWarning(issuers, clock, config.CERT_MAX_VALIDITY_DAYS, logger, metrics);
     const signing = new SigningService({ ca: () => issuers.active(), profile, ledger: ledger.certificates, clock, serials, observer, audit });
+    // Client identities (issue 13): keys generated and wrapped here, certificates through the same signing path.
+    const identities = new IdentityService({ repository: new IdentityRepository(ledger.sql), vault: custody.vault, signing, clock, audit });
     metrics?.watchCrl(() => crl.current(), clock);
     const ocsp = { respond: (der: Buffer, log?: Logger) => issuers.respondOcsp(der, log) };
     const certificates = new CertificateService(
@@ -318,9 +324,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       bodyTimeoutMs: config.FORWARD_TIMEOUT_MS,
     });
     const routeRepository = new OutboundRouteRepository(ledger.sql);
-    const keyring = overrides.keyring;
-    const outbound = keyring
-      ? {
+    const keyring: IdentityKeyring = overrides.keyring ?? identities;
+    const outbound = {
           routes: new OutboundRouteService(routeRepository, keyring, crypto),
           forwarder: new Forwarder({
             routes: routeRepository,
@@ -334,8 +339,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
               ratePerKey: config.FORWARD_RATE_PER_KEY,
             },
           }),
-        }
-      : undefined;
+        };
     // Webhooks (issue 13): events enter the outbox by triggers on certificates (same transaction); the
     // dispatcher delivers them through an SSRF-safe connector of its own (its timeout, WEBHOOK_ALLOW_HTTP).
     const webhookRepository = new WebhookRepository(ledger.sql);
@@ -352,7 +356,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       repo: webhookRepository,
       vault: custody.vault,
       connector: webhookConnector,
-      keyring: overrides.keyring,
+      keyring,
       clock,
       logger,
       params: {
@@ -368,7 +372,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       },
     });
     await webhookDispatcher.start();
-    const webhooks = new WebhookService(webhookRepository, custody.vault, overrides.keyring, clock, crypto, { allowHttp: config.WEBHOOK_ALLOW_HTTP });
+    const webhooks = new WebhookService(webhookRepository, custody.vault, keyring, clock, crypto, { allowHttp: config.WEBHOOK_ALLOW_HTTP });
     const app = createApp({
       dashboard,
       consoleDir: packagePath(path.join('dist', 'console')),
@@ -388,6 +392,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       signing,
       logger,
       audit,
+      identities,
       trustProxy: config.TRUST_PROXY,
       partnerTrust: new PartnerTrustService(ledger.partnerTrust, clock, audit),
       limits: {
@@ -418,6 +423,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       crl,
       audit,
       vault: custody.vault,
+      identities,
       metrics,
       bootstrapKey,
       issuers,

@@ -10,6 +10,8 @@ export interface SecretStore {
   /** Inserts; false when the purpose already has a secret (nothing written). */
   insert(secret: WrappedSecret): Promise<boolean>;
   update(secret: WrappedSecret): Promise<void>;
+  /** Deletes the secret of `purpose`; false when there was none. */
+  remove(purpose: string): Promise<boolean>;
 }
 
 /** The well-known purposes. Later features add their own (`[a-z0-9][a-z0-9.:-]*`). */
@@ -46,6 +48,11 @@ export class SecretVault {
   /** Stores `plaintext` wrapped under `purpose`; refuses to replace an existing secret. */
   async wrap(purpose: string, plaintext: Uint8Array): Promise<void> {
     if (!(await this.store.insert(this.key.seal(purpose, plaintext)))) throw new Error(`the ledger already keeps a secret "${purpose}"`);
+  }
+
+  /** Destroys the secret stored under `purpose` (run it in the transaction that drops what used it). */
+  async destroy(purpose: string): Promise<boolean> {
+    return this.store.remove(purpose);
   }
 
   /** The secret stored under `purpose`, or null when there is none. */

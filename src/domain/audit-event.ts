@@ -21,6 +21,11 @@ export const AUDIT_ACTIONS = [
   'auth.failure',
   /** An authenticated key refused by permission on a route that is not itself audited (e.g. a tenant reading GET /audit). */
   'access.denied',
+  /** Client identities (issue 13): created, given its certificate, exported as PKCS#12, deleted with its key. */
+  'identity.create',
+  'identity.certificate',
+  'identity.export',
+  'identity.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

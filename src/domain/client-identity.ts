@@ -25,3 +25,43 @@ export interface IdentityKeyring {
    */
   tlsMaterial(account: string, identityId: string): Promise<ClientTlsMaterial>;
 }
+
+/** Where an identity's certificate came from. */
+export type IdentityOrigin = 'issued' | 'partner-ca' | 'imported';
+export type IdentityState = 'pending-certificate' | 'active' | 'expired';
+/** The key types the service generates. */
+export const GENERATED_KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
+export type GeneratedKeyType = (typeof GENERATED_KEY_TYPES)[number];
+
+/** A client identity as the ledger keeps it: never its private key (that is a wrapped secret). */
+export interface ClientIdentity {
+  readonly id: string;
+  readonly account: string;
+  readonly name: string;
+  readonly origin: IdentityOrigin;
+  /** e.g. `EC-P-256`, `RSA-2048`. */
+  readonly keyType: string;
+  readonly publicKeySha256: string;
+  readonly exportable: boolean;
+  readonly csrPem: string | null;
+  readonly certificatePem: string | null;
+  readonly chainPem: readonly string[];
+  readonly fingerprintSha256: string | null;
+  readonly serialNumber: string | null;
+  readonly subject: string | null;
+  readonly issuer: string | null;
+  readonly notBefore: Date | null;
+  readonly notAfter: Date | null;
+  readonly revision: number;
+  readonly createdBy: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export function identityState(identity: Pick<ClientIdentity, 'certificatePem' | 'notAfter'>, now: Date): IdentityState {
+  if (identity.certificatePem === null || identity.notAfter === null) return 'pending-certificate';
+  return identity.notAfter.getTime() <= now.getTime() ? 'expired' : 'active';
+}
+
+/** The wrapped-secret purpose under which an identity's private key is kept. */
+export const identityKeyPurpose = (id: string): string => `identity-key:${id}`;

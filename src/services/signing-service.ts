@@ -4,6 +4,9 @@ import { Issuer, type IssuanceRequest } from '../ca/issuer';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { Clock } from '../domain/clock';
 import { checkCertificateRequest, csrDerFromBody, type CertificateRequestInfo } from '../domain/csr-policy';
+
+/** What issuance reads of a checked request. */
+export type CheckedRequest = Pick<CertificateRequestInfo, 'subjectDer' | 'subject' | 'commonName' | 'account' | 'spkiDer' | 'publicKeySha256' | 'keyType'>;
 import { CaError } from '../domain/errors';
 import type { IssuanceProfile } from '../domain/issuance-profile';
 import { mayActOnAccount, type Principal } from '../domain/permissions';
@@ -51,7 +54,11 @@ export class SigningService {
   }
 
   async sign(principal: Principal, body: Uint8Array, origin: AuditOrigin): Promise<IssuedCertificate> {
-    const request = await checkCertificateRequest(csrDerFromBody(body));
+    return this.signRequest(principal, await checkCertificateRequest(csrDerFromBody(body)), origin);
+  }
+
+  /** Issues from a request the CSR policy accepted (a CSR, or one the service made for a key it keeps). */
+  async signRequest(principal: Principal, request: CheckedRequest, origin: AuditOrigin): Promise<IssuedCertificate> {
     if (!mayActOnAccount(principal, request.account)) {
       throw new CaError('account-mismatch', `the CSR's OU "${request.account}" is not this key's account "${principal.account}"`);
     }

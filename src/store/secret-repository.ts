@@ -80,4 +80,9 @@ export class SecretRepository implements SecretStore {
       secret.ciphertext,
     ]);
   }
+
+  async remove(purpose: string): Promise<boolean> {
+    const rows = await this.sql.query('DELETE FROM wrapped_secrets WHERE purpose = $1 RETURNING purpose', [purpose]);
+    return rows.length === 1;
+  }
 }
