@@ -4,6 +4,7 @@ import { CaError } from '../domain/errors';
 import { reasonCode, reasonFromCode } from '../domain/revocation-reasons';
 import type { Certificate as CertificateRow } from '../generated/prisma/client';
 import { GroupCommitter } from './group-commit';
+import { WebhookRepository } from './webhook-repository';
 import { isDataError, ledgerCall } from './ledger-errors';
 import type { PrismaClient } from './prisma-client';
 import { CRL_LOCK_KEY } from './crl-repository';
@@ -126,7 +127,8 @@ export class CertificateRepository {
    * `revokeOld` the old one revoked (it must still be unrevoked, or nothing commits), and the audit record.
    */
   async insertRenewal(cert: IssuedCertificate, audit: UnsequencedEntry, revokeOld: Revocation | null): Promise<AuditRecord> {
-    if (!cert.renewedFrom) throw new Error('insertRenewal needs renewedFrom');
+    const renewedFrom = cert.renewedFrom;
+    if (!renewedFrom) throw new Error('insertRenewal needs renewedFrom');
     const row = toRow(cert);
     return ledgerCall('recording the renewal', () =>
       this.sql.transaction(async (tx) => {
@@ -141,6 +143,8 @@ export class CertificateRepository {
           [row.serialNumber, row.account, row.commonName, row.subject, row.publicKeySha256, row.notBefore, row.notAfter,
             row.issuerKeyId, row.pem, row.issuedAt, row.requestedBy, row.renewedFrom],
         );
+        // The insert trigger queued certificate.issued; subscribers of certificate.renewed hear it too, in this transaction.
+        await WebhookRepository.emitRenewed(tx, { serialNumber: row.serialNumber, renewedFrom });
         if (revokeOld) {
           const updated = await tx.query<{ serial_number: string }>(
             `UPDATE certificates SET revoked_at = $2, revocation_reason = $3, revoked_by = $4,
