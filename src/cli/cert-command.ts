@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { buildCsrPem, CliError, generateKeyPem, issuedFrom, send, type Issued, type KeyType } from './cert-client';
 import { writeFileAtomic } from './cert-files';
 import { runRenewDaemon } from './renew-daemon';
+import { encodePkcs12 } from '../pkcs12';
 
 const HELP = `mtls-ca cert — obtain and renew a client certificate
 
@@ -88,21 +89,8 @@ function friendlyNameOf(certificatePem: string): string | undefined {
   return /CN=([^\n,]+)/.exec(new X509Certificate(certificatePem).subject)?.[1];
 }
 
-type Pkcs12Encoder = (options: { keyPem: string; certificatePem: string; chainPem: string; password: string; profile: 'modern' | 'legacy'; friendlyName?: string }) => Buffer;
-
-/** The PKCS#12 encoder (src/pkcs12), loaded before anything is requested so a missing one fails first. */
-async function pkcs12Encoder(): Promise<Pkcs12Encoder> {
-  try {
-    // @ts-ignore -- src/pkcs12 is merged from the pkcs12 branch
-    const mod = (await import('../pkcs12/index.js')) as { encodePkcs12?: Pkcs12Encoder };
-    if (typeof mod.encodePkcs12 === 'function') return mod.encodePkcs12;
-  } catch { /* absent */ }
-  throw new CliError('this build has no PKCS#12 encoder (src/pkcs12); --p12 is unavailable');
-}
-
 async function writeP12(p12: P12Options, keyPem: string, issued: Issued): Promise<void> {
-  const encode = await pkcs12Encoder();
-  const bytes = encode({ keyPem, certificatePem: issued.certificate, chainPem: issued.chain, password: p12.password, profile: p12.legacy ? 'legacy' : 'modern', friendlyName: friendlyNameOf(issued.certificate) });
+  const bytes = await encodePkcs12({ keyPem, certificatePem: issued.certificate, chainPem: issued.chain, password: p12.password, profile: p12.legacy ? 'legacy' : 'modern', friendlyName: friendlyNameOf(issued.certificate) });
   writeFileAtomic(p12.file, bytes, 0o600);
 }
 
@@ -130,7 +118,6 @@ async function request(flags: Flags): Promise<number> {
   mkdirSync(out, { recursive: true, mode: 0o700 });
   const paths = { key: join(out, `${cn}.key`), cert: join(out, `${cn}.crt`), chain: join(out, 'ca-chain.pem') };
   if (existsSync(paths.key)) throw new CliError(`${paths.key} exists; renew with "mtls-ca cert renew" or choose another --out`);
-  if (p12) await pkcs12Encoder();
   const keyPem = generateKeyPem(keyType);
   const csr = await buildCsrPem(keyPem, cn, ou);
   const answer = await send(endpoint(url, '/private-certificates/sign'), {
@@ -185,7 +172,6 @@ async function renew(flags: Flags): Promise<number> {
   };
   readText(settings.certPath, 'certificate');
   readText(settings.keyPath, 'private key');
-  if (settings.p12) await pkcs12Encoder();
   const exec = optional(flags, 'exec');
   if (flags.daemon === true) return runRenewDaemon({ settings, exec, renew: renewOnce });
   if (exec) throw new CliError('--exec runs after renewals of the daemon: use it with --daemon');

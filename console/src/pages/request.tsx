@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { isAdmin, type Api, type Me } from '../api';
 import { derBlocks, download, generateRequest, KEY_TYPES, NAME_PATTERN, pemOf, type KeyType } from '../crypto/keys';
-import { encodePkcs12 } from '../crypto/pkcs12';
+import { encodePkcs12 } from '../../../src/pkcs12/pkcs12-encoder';
 import { navigate } from '../router';
 import { ErrorBox, Field, formatTime, useAction } from '../ui';
 

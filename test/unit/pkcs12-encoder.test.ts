@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
-import { encodePkcs12 } from '../../console/src/crypto/pkcs12';
+import { encodePkcs12 as encodeInBrowser } from '../../src/pkcs12/pkcs12-encoder';
+import { encodePkcs12 } from '../../src/pkcs12';
 import { openssl, opensslStatus, tempDir } from '../helpers/openssl';
 
 const run = promisify(execFile);
@@ -38,7 +39,7 @@ async function leafAndCa(keyAlg: EcKeyGenParams | RsaHashedKeyGenParams) {
   return { ca, leaf, pkcs8: await subtle.exportKey('pkcs8', keys.privateKey) };
 }
 
-describe('the console PKCS#12 bundle (WebCrypto)', () => {
+describe('writing PKCS#12 bundles: WebCrypto (the console) and Node (the CLI, legacy too)', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await tempDir('mtls-ca-p12-');
@@ -50,7 +51,7 @@ describe('the console PKCS#12 bundle (WebCrypto)', () => {
     ['RSA 2048', { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }],
   ] as const)('writes a %s bundle openssl and keytool open, with the chain, friendlyName and AES-256/HMAC-SHA256', async (_label, alg) => {
     const { ca, leaf, pkcs8 } = await leafAndCa(alg as EcKeyGenParams | RsaHashedKeyGenParams);
-    const der = await encodePkcs12({ privateKeyPkcs8: pkcs8, certificates: [leaf.rawData, ca.rawData], password: 'password-1', friendlyName: 'erp-connector' });
+    const der = await encodeInBrowser({ privateKeyPkcs8: pkcs8, certificates: [leaf.rawData, ca.rawData], password: 'password-1', friendlyName: 'erp-connector' });
     const file = path.join(dir, `${_label.replace(/\W/g, '')}.p12`);
     await fs.writeFile(file, der);
 
@@ -76,7 +77,7 @@ describe('the console PKCS#12 bundle (WebCrypto)', () => {
     // A password beyond ASCII is UTF-8 for PBES2 and a BMPString for the MAC, as OpenSSL reads them
     // (keytool refuses OpenSSL's own bundles with such a password, so only openssl judges it).
     const accented = path.join(dir, 'accented.p12');
-    await fs.writeFile(accented, await encodePkcs12({ privateKeyPkcs8: pkcs8, certificates: [leaf.rawData], password: 'pässwörd €', friendlyName: 'x' }));
+    await fs.writeFile(accented, await encodeInBrowser({ privateKeyPkcs8: pkcs8, certificates: [leaf.rawData], password: 'pässwörd €', friendlyName: 'x' }));
     expect((await opensslStatus(['pkcs12', '-in', accented, '-info', '-noout', '-passin', 'pass:pässwörd €'])).code).toBe(0);
     expect((await opensslStatus(['pkcs12', '-in', accented, '-info', '-noout', '-passin', 'pass:passwörd €'])).code).not.toBe(0);
 
@@ -85,6 +86,27 @@ describe('the console PKCS#12 bundle (WebCrypto)', () => {
     });
     expect(stdout).toMatch(/Alias name: erp-connector/);
     expect(stdout).toMatch(/Entry type: PrivateKeyEntry/);
+    expect(stdout).toMatch(/Certificate chain length: 2/);
+  });
+
+  it.each(['modern', 'legacy'] as const)('the Node encoder writes the %s profile from PEM, and openssl and keytool open it', async (profile) => {
+    const { ca, leaf, pkcs8 } = await leafAndCa({ name: 'ECDSA', namedCurve: 'P-256' });
+    const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(pkcs8).toString('base64')}\n-----END PRIVATE KEY-----\n`;
+    const der = await encodePkcs12({ keyPem, certificatePem: leaf.toString('pem'), chainPem: ca.toString('pem'), password: 'password-1', profile, friendlyName: 'erp-connector' });
+    const file = path.join(dir, `node-${profile}.p12`);
+    await fs.writeFile(file, der);
+    const info = await openssl(['pkcs12', '-in', file, '-info', '-noout', '-passin', 'pass:password-1', ...(profile === 'legacy' ? ['-legacy'] : [])]);
+    const text = info.stdout + info.stderr;
+    if (profile === 'legacy') {
+      expect(text).toMatch(/MAC: sha1/);
+      expect(text).toMatch(/pbeWithSHA1And3-KeyTripleDES-CBC/);
+      expect(text).not.toMatch(/AES|PBES2/);
+    } else {
+      expect(text).toMatch(/MAC: sha256/);
+      expect(text).toMatch(/AES-256-CBC/);
+    }
+    const { stdout } = await run('keytool', ['-list', '-v', '-storetype', 'PKCS12', '-keystore', file, '-storepass', 'password-1']);
+    expect(stdout).toMatch(/Alias name: erp-connector/);
     expect(stdout).toMatch(/Certificate chain length: 2/);
   });
 });

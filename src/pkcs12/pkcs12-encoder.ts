@@ -1,10 +1,11 @@
 /**
- * A PKCS#12 (RFC 7292) bundle built with WebCrypto, in the browser (or any runtime with
- * `crypto.subtle`): the profile OpenSSL 3 writes by default and Java loads since 8u301/11.0.12 —
- * key and certificates encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), integrity by an
- * HMAC-SHA256 MAC keyed with the PKCS#12 KDF; friendlyName and localKeyId on the key and the leaf.
- * The ASN.1 structures are @peculiar/asn1-pfx / -cms / -pkcs8 / -x509; only PBES2's parameters,
- * which no @peculiar package models, are declared here.
+ * Writing a PKCS#12 (RFC 7292) bundle: the bags (key, leaf, chain, with friendlyName and localKeyId on the
+ * key and the leaf) built once, protected by a `Pkcs12Protection`. This file uses WebCrypto only, so the
+ * web console builds bundles in the browser with it; `modernProtection` is the profile OpenSSL 3 writes by
+ * default and Java loads since 8u301/11.0.12 — PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) and an HMAC-SHA256
+ * MAC keyed with the PKCS#12 KDF. The legacy profile (3DES, SHA-1 MAC) needs Node: legacy-protection.ts.
+ * The ASN.1 structures are @peculiar/asn1-pfx / -cms / -pkcs8 / -x509; PBES2's parameters, which no
+ * @peculiar package models, are declared here.
  */
 import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
 import { ContentInfo, EncryptedContent, EncryptedContentInfo } from '@peculiar/asn1-cms';
@@ -12,6 +13,7 @@ import { EncryptedData as EncryptedKeyData } from '@peculiar/asn1-pkcs8';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { DigestInfo } from '@peculiar/asn1-rsa';
 import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, PKCS8ShroudedKeyBag, SafeBag, SafeContents } from '@peculiar/asn1-pfx';
+import { EncryptedData } from './encrypted-data';
 
 const OID = {
   data: '1.2.840.113549.1.7.1',
@@ -83,7 +85,7 @@ function bmpPassword(password: string): Uint8Array {
 }
 
 /** RFC 7292 appendix B.2 with SHA-256 (v = 64, u = 32), purpose `id` (3: the MAC key). */
-export async function pkcs12Kdf(subtle: SubtleCrypto, password: string, salt: Uint8Array, id: number, iterations: number, length: number): Promise<Uint8Array> {
+async function webPkcs12Kdf(subtle: SubtleCrypto, password: string, salt: Uint8Array, id: number, iterations: number, length: number): Promise<Uint8Array> {
   const v = 64;
   const u = 32;
   const fill = (src: Uint8Array) => {
@@ -114,29 +116,56 @@ export async function pkcs12Kdf(subtle: SubtleCrypto, password: string, salt: Ui
   return concat(...result).slice(0, length);
 }
 
-async function pbes2Encrypt(subtle: SubtleCrypto, password: string, plain: Uint8Array, iterations: number, random: (n: number) => Uint8Array) {
-  const salt = random(16);
-  const iv = random(16);
-  const base = await subtle.importKey('raw', bufferOf(new TextEncoder().encode(password)), 'PBKDF2', false, ['deriveKey']);
-  const key = await subtle.deriveKey(
-    { name: 'PBKDF2', salt: bufferOf(salt), iterations, hash: 'SHA-256' },
-    base,
-    { name: 'AES-CBC', length: 256 },
-    false,
-    ['encrypt'],
-  );
-  const cipher = bytes(await subtle.encrypt({ name: 'AES-CBC', iv: bufferOf(iv) }, key, bufferOf(plain)));
-  const kdf = Object.assign(new Pbkdf2Params(), {
-    salt: new OctetString(bufferOf(salt)),
-    iterationCount: iterations,
-    keyLength: 32,
-    prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
-  });
-  const params = Object.assign(new Pbes2Params(), {
-    keyDerivationFunc: new AlgorithmIdentifier({ algorithm: OID.pbkdf2, parameters: AsnConvert.serialize(kdf) }),
-    encryptionScheme: new AlgorithmIdentifier({ algorithm: OID.aes256Cbc, parameters: AsnConvert.serialize(new OctetString(bufferOf(iv))) }),
-  });
-  return { algorithm: new AlgorithmIdentifier({ algorithm: OID.pbes2, parameters: AsnConvert.serialize(params) }), cipher };
+/** How a bundle's safes are encrypted and its MAC computed. */
+export interface Pkcs12Protection {
+  encrypt(plain: Uint8Array): Promise<{ algorithm: AlgorithmIdentifier; cipher: Uint8Array }>;
+  mac(authenticatedSafe: ArrayBuffer): Promise<MacData>;
+}
+
+/** OpenSSL 3's default: PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC; HMAC-SHA256 MAC (PKCS#12 KDF). */
+export function modernProtection(
+  password: string,
+  iterations = PKCS12_ITERATIONS,
+  subtle: SubtleCrypto = globalThis.crypto.subtle,
+  random: (n: number) => Uint8Array = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+): Pkcs12Protection {
+  return {
+    async encrypt(plain) {
+      const salt = random(16);
+      const iv = random(16);
+      const base = await subtle.importKey('raw', bufferOf(new TextEncoder().encode(password)), 'PBKDF2', false, ['deriveKey']);
+      const key = await subtle.deriveKey(
+        { name: 'PBKDF2', salt: bufferOf(salt), iterations, hash: 'SHA-256' },
+        base,
+        { name: 'AES-CBC', length: 256 },
+        false,
+        ['encrypt'],
+      );
+      const cipher = bytes(await subtle.encrypt({ name: 'AES-CBC', iv: bufferOf(iv) }, key, bufferOf(plain)));
+      const kdf = Object.assign(new Pbkdf2Params(), {
+        salt: new OctetString(bufferOf(salt)),
+        iterationCount: iterations,
+        keyLength: 32,
+        prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
+      });
+      const params = Object.assign(new Pbes2Params(), {
+        keyDerivationFunc: new AlgorithmIdentifier({ algorithm: OID.pbkdf2, parameters: AsnConvert.serialize(kdf) }),
+        encryptionScheme: new AlgorithmIdentifier({ algorithm: OID.aes256Cbc, parameters: AsnConvert.serialize(new OctetString(bufferOf(iv))) }),
+      });
+      return { algorithm: new AlgorithmIdentifier({ algorithm: OID.pbes2, parameters: AsnConvert.serialize(params) }), cipher };
+    },
+    async mac(authenticatedSafe) {
+      const macSalt = random(16);
+      const macKey = await webPkcs12Kdf(subtle, password, macSalt, 3, iterations, 32);
+      const hmacKey = await subtle.importKey('raw', bufferOf(macKey), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+      const mac = await subtle.sign('HMAC', hmacKey, authenticatedSafe);
+      return new MacData({
+        mac: new DigestInfo({ digestAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }), digest: new OctetString(mac) }),
+        macSalt: new OctetString(bufferOf(macSalt)),
+        iterations,
+      });
+    },
+  };
 }
 
 function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
@@ -154,14 +183,18 @@ function bmpStringDer(text: string): ArrayBuffer {
   return bufferOf(concat(Uint8Array.of(0x1e, body.length), body));
 }
 
-/** Builds the DER of a PKCS#12 bundle. `random` defaults to crypto.getRandomValues. */
-export async function encodePkcs12(
-  input: Pkcs12Input,
+/** The DER of a PKCS#12 bundle with the modern profile (`modernProtection`), as the console builds it. */
+export function encodePkcs12(input: Pkcs12Input): Promise<Uint8Array> {
+  return buildPkcs12(input, modernProtection(input.password, input.iterations));
+}
+
+/** The DER of a PKCS#12 bundle: key bag and certificate bags, protected by `protection`. */
+export async function buildPkcs12(
+  input: Omit<Pkcs12Input, 'password' | 'iterations'>,
+  protection: Pkcs12Protection,
   subtle: SubtleCrypto = globalThis.crypto.subtle,
-  random: (n: number) => Uint8Array = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
 ): Promise<Uint8Array> {
   if (input.certificates.length === 0) throw new Error('a PKCS#12 bundle needs the certificate');
-  const iterations = input.iterations ?? PKCS12_ITERATIONS;
   const localKeyId = bytes(await subtle.digest('SHA-1', input.certificates[0] as ArrayBuffer));
   const leafAttributes = [
     attribute(OID.friendlyName, bmpStringDer(input.friendlyName)),
@@ -178,15 +211,15 @@ export async function encodePkcs12(
         }),
     ),
   );
-  const certs = await pbes2Encrypt(subtle, input.password, bytes(AsnConvert.serialize(certBags)), iterations, random);
-  const encryptedData = new EncryptedDataSchema();
+  const certs = await protection.encrypt(bytes(AsnConvert.serialize(certBags)));
+  const encryptedData = new EncryptedData();
   encryptedData.encryptedContentInfo = new EncryptedContentInfo({
     contentType: OID.data,
     contentEncryptionAlgorithm: certs.algorithm,
     encryptedContent: new EncryptedContent({ value: new OctetString(bufferOf(certs.cipher)) }),
   });
 
-  const key = await pbes2Encrypt(subtle, input.password, bytes(input.privateKeyPkcs8), iterations, random);
+  const key = await protection.encrypt(bytes(input.privateKeyPkcs8));
   const keyBag = new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedKeyData(bufferOf(key.cipher)) });
   const keyContents = new SafeContents([new SafeBag({ bagId: OID.shroudedKeyBag, bagValue: AsnConvert.serialize(keyBag), bagAttributes: leafAttributes })]);
 
@@ -195,25 +228,10 @@ export async function encodePkcs12(
     new ContentInfo({ contentType: OID.data, content: AsnConvert.serialize(new OctetString(AsnConvert.serialize(keyContents))) }),
   ]);
   const authSafeContent = AsnConvert.serialize(authenticatedSafe);
-
-  const macSalt = random(16);
-  const macKey = await pkcs12Kdf(subtle, input.password, macSalt, 3, iterations, 32);
-  const hmacKey = await subtle.importKey('raw', bufferOf(macKey), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const mac = await subtle.sign('HMAC', hmacKey, authSafeContent);
   const pfx = new PFX({
     version: 3,
     authSafe: new ContentInfo({ contentType: OID.data, content: AsnConvert.serialize(new OctetString(authSafeContent)) }),
-    macData: new MacData({
-      mac: new DigestInfo({ digestAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }), digest: new OctetString(mac) }),
-      macSalt: new OctetString(bufferOf(macSalt)),
-      iterations,
-    }),
+    macData: await protection.mac(authSafeContent),
   });
   return bytes(AsnConvert.serialize(pfx));
-}
-
-/** CMS EncryptedData (RFC 5652 §8), which @peculiar/asn1-cms does not model: version 0 and the content. */
-class EncryptedDataSchema {
-  @AsnProp({ type: AsnPropTypes.Integer }) version = 0;
-  @AsnProp({ type: EncryptedContentInfo }) encryptedContentInfo = new EncryptedContentInfo();
 }
