@@ -191,6 +191,14 @@ export const configSchema = z
     if (env.CRL_REFRESH_INTERVAL !== undefined && env.CRL_REFRESH_INTERVAL >= env.CRL_VALIDITY) {
       ctx.addIssue({ code: 'custom', path: ['CRL_REFRESH_INTERVAL'], message: 'must be shorter than CRL_VALIDITY' });
     }
+    if (env.CLIENT_CERT_HEADER && !Array.isArray(env.TRUST_PROXY)) {
+      // A hop count trusts whoever connects directly: anyone could then name any certificate in the header.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CLIENT_CERT_HEADER'],
+        message: 'needs TRUST_PROXY set to the proxies\' addresses or subnets (e.g. 10.0.0.5 or loopback), not a hop count: the header is believed only from them',
+      });
+    }
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
       ctx.addIssue({ code: 'custom', path: [env.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'], message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together' });
     }

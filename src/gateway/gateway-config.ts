@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../config';
 import { AllowList, AllowListError } from './allow-list';
+import { isPlainHttpOffHost } from './ca-trust';
 
 const flag = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
 
@@ -51,6 +52,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   if (!parsed.data.GATEWAY_APP_KEY !== !parsed.data.GATEWAY_APP_TOKEN) throw new ConfigError(['GATEWAY_APP_KEY and GATEWAY_APP_TOKEN: set both or neither']);
+  // The partner trust material is unsigned JSON that decides who is admitted, fetched with the gateway's key:
+  // never over plain HTTP to another host (an on-path attacker would read the key and name its own CA).
+  if (parsed.data.GATEWAY_APP_KEY && isPlainHttpOffHost(parsed.data.GATEWAY_CA_URL)) {
+    throw new ConfigError(['GATEWAY_APP_KEY: partner trust needs GATEWAY_CA_URL over https (or http to this host only)']);
+  }
   try {
     const allow = AllowList.parse(parsed.data.GATEWAY_ALLOW, {
       caseInsensitive: parsed.data.GATEWAY_ALLOW_CASE_INSENSITIVE,

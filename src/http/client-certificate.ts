@@ -12,7 +12,8 @@ import { decodePem } from '../domain/pem';
  * and the ledger are checked by the renewal itself.
  */
 export function presentedCertificate(req: Request, header: string | undefined): Buffer | null {
-  if (header && fromTrustedProxy(req)) return fromHeader(req.get(header));
+  // Over this service's own TLS the handshake is the only source: a proxy terminates TLS, it does not tunnel it.
+  if (header && !(req.socket as Partial<TLSSocket>).encrypted && fromTrustedProxy(req)) return fromHeader(req.get(header));
   const socket = req.socket as Partial<TLSSocket>;
   if (!socket.encrypted || typeof socket.getPeerCertificate !== 'function') return null;
   const peer = socket.getPeerCertificate(false);

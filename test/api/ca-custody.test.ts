@@ -169,7 +169,7 @@ describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
     }
     // The start brought the schema up to date (migration 0008) and wrote nothing else.
     const after = await ledgerSnapshot(targetFor(dirA));
-    const { _mtls_ca_migrations: migrated, ca_identity, master_key_versions, wrapped_secrets, rate_limits, ca_issuers, ca_issuers_version, webhooks, webhook_events, webhook_deliveries, webhook_expiry_marks, outbound_routes, client_identities, ...rest } = after;
+    const { _mtls_ca_migrations: migrated, ca_identity, master_key_versions, wrapped_secrets, rate_limits, ca_issuers, ca_issuers_version, webhooks, webhook_events, webhook_deliveries, webhook_expiry_marks, outbound_routes, client_identities, trust_anchors, registered_client_certificates, ...rest } = after;
     const { _mtls_ca_migrations: migratedBefore, ...restBefore } = before;
     expect(rest).toEqual(restBefore);
     expect(migrated.length).toBeGreaterThan(migratedBefore.length);
@@ -178,7 +178,7 @@ describe.each(backends())('the CA custody on %s', (backend: BackendName) => {
     // Migration 0009's version row (no issuer recorded: ca_issuers is empty).
     expect(ca_issuers_version).toHaveLength(1);
     expect({ webhooks, webhook_events, webhook_deliveries, webhook_expiry_marks, outbound_routes }).toEqual({ webhooks: [], webhook_events: [], webhook_deliveries: [], webhook_expiry_marks: [], outbound_routes: [] });
-    expect(client_identities).toEqual([]);
+    expect({ client_identities, trust_anchors, registered_client_certificates }).toEqual({ client_identities: [], trust_anchors: [], registered_client_certificates: [] });
     expect(await fs.readdir(dirA)).not.toContain('ca');
   });
 });

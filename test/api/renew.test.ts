@@ -175,7 +175,7 @@ describe.each(backends())('renewal with the certificate in hand (%s)', (backend)
     await openssl(['x509', '-req', '-in', leaf.csrPath, '-CA', f('evil-ca.pem'), '-CAkey', f('evil-ca.key'), '-CAcreateserial', '-days', '2', '-out', f('evil-leaf.crt')]);
     const foreign = await renew({ certPath: f('evil-leaf.crt'), keyPath: leaf.keyPath });
     expect(foreign.status).toBe(401);
-    expect(JSON.parse(foreign.body).detail).toMatch(/not issued by this CA/);
+    expect(JSON.parse(foreign.body).detail).toMatch(/not issued by one of this CA's issuers/);
 
     // Signed by this CA's key but never recorded: refused (the ledger row is compared byte for byte).
     const unrecorded = await issueServerCertificate(t.service.ca, globalThis.crypto, clock, randomSerialSource, ['stray'], 3_600_000);

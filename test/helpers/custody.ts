@@ -55,7 +55,8 @@ export async function ledgerSnapshot(target: LedgerTarget): Promise<Record<strin
     );
     const snapshot: Record<string, string[]> = {};
     for (const { name } of tables) {
-      const rows = await db.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${name}" t`);
+      // Null columns left out, so a later migration's new nullable column does not read as a write.
+      const rows = await db.query<{ row: string }>(`SELECT json_strip_nulls(row_to_json(t))::text AS row FROM "${name}" t`);
       snapshot[name] = rows.map((r) => createHash('sha256').update(r.row).digest('hex')).sort();
     }
     return snapshot;

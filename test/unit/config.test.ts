@@ -81,7 +81,7 @@ describe('configuration of HTTPS and renewal', () => {
     expect(d.HTTPS_PORT).toBeUndefined();
     expect(d.RENEW_AFTER_EXPIRY).toBeUndefined();
     expect(d).toMatchObject({ TLS_SERVER_NAMES: [], TLS_SERVER_CERT_VALIDITY: 30 * 86_400_000, RENEW_MIN_INTERVAL_SECONDS: 60 });
-    const c = loadConfig({ HTTPS_PORT: '8443', TLS_SERVER_NAMES: 'ca.internal, 10.0.0.5', CLIENT_CERT_HEADER: 'X-Client-Cert', RENEW_AFTER_EXPIRY: '7d', RENEW_MIN_INTERVAL_SECONDS: '0' });
+    const c = loadConfig({ HTTPS_PORT: '8443', TLS_SERVER_NAMES: 'ca.internal, 10.0.0.5', CLIENT_CERT_HEADER: 'X-Client-Cert', TRUST_PROXY: '10.0.0.7', RENEW_AFTER_EXPIRY: '7d', RENEW_MIN_INTERVAL_SECONDS: '0' });
     expect(c).toMatchObject({ HTTPS_PORT: 8443, TLS_SERVER_NAMES: ['ca.internal', '10.0.0.5'], CLIENT_CERT_HEADER: 'X-Client-Cert', RENEW_AFTER_EXPIRY: 7 * 86_400_000, RENEW_MIN_INTERVAL_SECONDS: 0 });
   });
 
@@ -92,6 +92,10 @@ describe('configuration of HTTPS and renewal', () => {
     ['TLS_SERVER_NAMES', { TLS_SERVER_NAMES: 'ca.internal' }],
     ['TLS_SERVER_NAMES', { HTTPS_PORT: '8443', TLS_SERVER_NAMES: 'bad name!' }],
     ['CLIENT_CERT_HEADER', { CLIENT_CERT_HEADER: 'X Client: Cert' }],
+    // trusted from whoever connects directly: anyone could name any certificate
+    ['CLIENT_CERT_HEADER', { CLIENT_CERT_HEADER: 'X-Client-Cert', TRUST_PROXY: 'true' }],
+    ['CLIENT_CERT_HEADER', { CLIENT_CERT_HEADER: 'X-Client-Cert', TRUST_PROXY: '1' }],
+    ['CLIENT_CERT_HEADER', { CLIENT_CERT_HEADER: 'X-Client-Cert' }],
     ['RENEW_AFTER_EXPIRY', { RENEW_AFTER_EXPIRY: 'soon' }],
   ])('stops with a message naming %s', (variable, env) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
