@@ -36,7 +36,7 @@ describe.each(backends())('service lifecycle on %s', (backend) => {
       expect((await t.http.get('/healthz').set('X-Request-Id', 'trace-123')).headers['x-request-id']).toBe('trace-123');
       const ready = await t.http.get('/readyz');
       expect(ready.status).toBe(200);
-      expect(ready.body).toEqual({ status: 'ready', checks: { database: true, caKey: true, crl: true } });
+      expect(ready.body).toEqual({ status: 'ready', checks: { database: true, caKey: true, crl: true }, details: { activeIssuer: expect.stringMatching(/^[0-9a-f]{12}$/) } });
       await t.service.ledger.sql.close();
       const notReady = await t.http.get('/readyz');
       expect(notReady.status).toBe(503);
