@@ -49,6 +49,24 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     await openssl(['ocsp', '-issuer', path.join(dataDir, 'ca.pem'), '-cert', certPath, '-no_nonce', '-reqout', reqPath]);
     return fs.readFile(reqPath);
   };
+  /**
+   * Waits until `request` is answered from the OCSP cache: two answers more than a second apart carry the
+   * same bytes (a fresh one would have a new producedAt). Just after a start, or after a revocation, the
+   * replica's revocation mark may still be settling on a busy machine.
+   */
+  const untilCached = (request: Buffer) => {
+    const raw = async () => Buffer.from(await (await fetch(`${svc.url}/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: new Uint8Array(request) })).arrayBuffer());
+    return eventually(
+      async () => {
+        const first = await raw();
+        await new Promise((r) => setTimeout(r, 1100));
+        return first.equals(await raw());
+      },
+      60_000,
+      100,
+      'a cached OCSP answer',
+    );
+  };
   const ocsp = async (request: Buffer, method: 'GET' | 'POST'): Promise<{ status: number; answer: string }> => {
     const res =
       method === 'POST'
@@ -118,7 +136,8 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     expect([c0.status, c1.status]).toEqual([200, 200]);
     const ocspC0 = await ocspRequest(c0.serialNumber!);
     const ocspC1 = await ocspRequest(c1.serialNumber!);
-    expect((await ocsp(ocspC0, 'POST')).answer).toBe('good'); // now cached
+    expect((await ocsp(ocspC0, 'POST')).answer).toBe('good');
+    await untilCached(ocspC0);
     const crlBefore = await fetchRemoteCrl(svc.url);
     expect((await sign()).status).toBe(200); // the API key is fresh in the cache: the next signs fail at the ledger write
 
@@ -160,20 +179,7 @@ postgresOnly('PostgreSQL outages while serving (spawned service behind a TCP pro
     const ocspC2 = await ocspRequest(c2.serialNumber!);
     expect((await ocsp(ocspC2, 'GET')).answer).toBe('good');
     expect((await sign()).status).toBe(200);
-    // The answer must come from the cache before the outage: two requests more than a second apart get the
-    // same bytes (a fresh answer would carry a new producedAt) once the replica's revocation mark has settled
-    // after the previous test's revocation (its poll may still be catching up on a busy machine).
-    const raw = async () => Buffer.from(await (await fetch(`${svc.url}/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: new Uint8Array(ocspC2) })).arrayBuffer());
-    await eventually(
-      async () => {
-        const first = await raw();
-        await new Promise((r) => setTimeout(r, 1100));
-        return first.equals(await raw());
-      },
-      60_000,
-      100,
-      'a cached OCSP answer for c2',
-    );
+    await untilCached(ocspC2);
 
     proxy.pause();
     const outage = await Promise.all([sign(), sign(), sign()].map((p) => timed(() => p)));
