@@ -15,8 +15,9 @@ export interface CrlStatus {
 export interface Dashboard extends CertificateCounts {
   /** The account counted; null: every account (an admin's view). */
   readonly account: string | null;
+  /** The CRL being served (admins only: its size counts every account's revocations). */
   readonly crl: CrlStatus | null;
-  /** OCSP answers by status since this process started; null when metrics are off. */
+  /** OCSP answers by status since this process started; null when metrics are off, and for tenants (every account's traffic). */
   readonly ocspAnswers: Record<string, number> | null;
 }
 
@@ -41,8 +42,9 @@ export class DashboardService {
       throw new CaError('forbidden', `only admins may see the reserved account "${account}"`);
     }
     const now = this.sources.clock.now();
-    const [counts, ocspAnswers] = await Promise.all([this.sources.stats.counts(account, now, query.days), this.sources.ocspAnswers()]);
-    const crl = this.sources.crl();
+    const admin = isAdmin(principal);
+    const [counts, ocspAnswers] = await Promise.all([this.sources.stats.counts(account, now, query.days), admin ? this.sources.ocspAnswers() : null]);
+    const crl = admin ? this.sources.crl() : null;
     return {
       account,
       ...counts,

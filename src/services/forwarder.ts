@@ -24,8 +24,14 @@ export interface ForwardLimits {
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
 ]);
-/** What the caller sends to us, not to the target. */
-const OURS = new Set(['x-api-appkey', 'x-api-apptoken', 'x-vtex-api-appkey', 'x-vtex-api-apptoken', 'x-forward-url', 'x-forward-authorization', 'authorization']);
+/**
+ * What the caller sends to us, not to the target: our credentials and forwarding headers, and what a proxy in
+ * front of this service adds about our own network (client addresses, the client-certificate header).
+ */
+const OURS = new Set([
+  'x-api-appkey', 'x-api-apptoken', 'x-vtex-api-appkey', 'x-vtex-api-apptoken', 'x-forward-url', 'x-forward-authorization', 'authorization',
+  'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'x-client-cert',
+]);
 
 /** The headers to send on: the caller's minus hop-by-hop (and those named in Connection) and ours; X-Forward-Authorization becomes Authorization. */
 export function outgoingHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {

@@ -79,7 +79,7 @@ export function Dashboard({ api, me }: { api: Api; me: Me }) {
               {formatTime(stats.crl.nextUpdate)})
             </p>
           ) : (
-            <p>No CRL yet.</p>
+            <p>{isAdmin(me) ? 'No CRL yet.' : 'Shown to operators (it covers every account).'}</p>
           )}
         </div>
         <div class="card">
@@ -91,7 +91,7 @@ export function Dashboard({ api, me }: { api: Api; me: Me }) {
                 .join(', ') || 'none yet'}
             </p>
           ) : (
-            <p>Metrics are off.</p>
+            <p>{isAdmin(me) ? 'Metrics are off.' : 'Shown to operators (every account’s traffic).'}</p>
           )}
         </div>
       </div>
