@@ -104,7 +104,15 @@ export class PartnerTrustRepository {
   }
 }
 
+/**
+ * One certificate, one account: a CA (or client certificate) registered for two accounts would let the
+ * gateway admit one partner as the other, so a second registration is refused whatever its account.
+ */
 async function refuseDuplicate(tx: SqlRunner, kind: PartnerTrustKind, account: string, sha256: string): Promise<void> {
-  const rows = await tx.query(`SELECT 1 FROM ${TABLE[kind]} WHERE account = $1 AND sha256 = $2`, [account, sha256]);
-  if (rows.length > 0) throw new CaError('conflict', `this certificate is already registered for account ${account}`);
+  const rows = await tx.query<{ account: string }>(`SELECT account FROM ${TABLE[kind]} WHERE sha256 = $1`, [sha256]);
+  if (rows.length === 0) return;
+  throw new CaError(
+    'conflict',
+    rows.some((r) => r.account === account) ? `this certificate is already registered for account ${account}` : 'this certificate is already registered for another account',
+  );
 }

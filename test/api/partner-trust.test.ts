@@ -39,6 +39,10 @@ describe.each(backends())("partners' own PKI registry on %s", (backend) => {
     const dup = await t.http.post('/trust-anchors').set(t.admin).send({ account: 'digibee', certificate: pki.ca });
     expect(dup.status).toBe(409);
     expect(dup.headers['content-type']).toMatch(/^application\/problem\+json/);
+    // One CA, one account: the gateway could not tell which account a client of a shared CA belongs to.
+    const shared = await t.http.post('/trust-anchors').set(t.admin).send({ account: 'nuapay', certificate: pki.ca });
+    expect(shared.status).toBe(409);
+    expect(shared.body.detail).toContain('another account');
     const list = await t.http.get('/trust-anchors?account=digibee').set(t.admin);
     expect(list.body.items.map((i: { id: string }) => i.id)).toEqual([res.body.id]);
     const del = await t.http.delete(`/trust-anchors/${res.body.id}`).set(t.admin);
