@@ -1,3 +1,4 @@
+import type { Response } from 'express';
 import type { AuditRecord } from '../domain/audit-event';
 import type { CertificateStatus, IssuedCertificate } from '../domain/certificate';
 
@@ -35,4 +36,31 @@ export function auditRecordView(r: AuditRecord) {
     prevHash: r.prevHash,
     hash: r.hash,
   };
+}
+
+/** The answer of a signing or a renewal: the PEM, or with `Accept: application/json` the certificate's fields, chain included. */
+export function sendIssued(
+  res: Response,
+  /** What `req.accepts` chose among text/plain, application/x-pem-file and application/json. */
+  format: string,
+  issued: IssuedCertificate,
+  chainPem: string,
+  extra: Record<string, unknown> = {},
+): void {
+  res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
+  if (format === 'application/json') {
+    res.json({
+      serialNumber: issued.serialNumber,
+      ...extra,
+      certificate: issued.pem,
+      chain: chainPem,
+      subject: issued.subject,
+      account: issued.account,
+      commonName: issued.commonName,
+      notBefore: issued.notBefore.toISOString(),
+      notAfter: issued.notAfter.toISOString(),
+    });
+    return;
+  }
+  res.type(format === 'text/plain' ? 'text/plain; charset=utf-8' : format).send(issued.pem);
 }

@@ -5,6 +5,7 @@ import type { RenewalService } from '../../services/renewal-service';
 import { audited, auditOriginOf } from '../audit';
 import { presentedCertificate } from '../client-certificate';
 import { bodyBytes, rawBody, requireContentType } from '../media';
+import { sendIssued } from '../views';
 import { CSR_CONTENT_TYPES } from './sign';
 
 /**
@@ -37,22 +38,7 @@ export function renewRouter(deps: { renewal: RenewalService; chainPem: () => str
         revokeOld: revokeOld === 'superseded' ? 'superseded' : null,
         origin: auditOriginOf(req, res),
       });
-      res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
-      if (format === 'application/json') {
-        res.json({
-          serialNumber: issued.serialNumber,
-          renewedFrom: issued.renewedFrom ?? null,
-          certificate: issued.pem,
-          chain: deps.chainPem(),
-          subject: issued.subject,
-          account: issued.account,
-          commonName: issued.commonName,
-          notBefore: issued.notBefore.toISOString(),
-          notAfter: issued.notAfter.toISOString(),
-        });
-        return;
-      }
-      res.type(format === 'text/plain' ? 'text/plain; charset=utf-8' : format).send(issued.pem);
+      sendIssued(res, format, issued, deps.chainPem(), { renewedFrom: issued.renewedFrom ?? null });
     },
   );
   return router;

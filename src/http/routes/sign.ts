@@ -6,6 +6,7 @@ import type { SigningService } from '../../services/signing-service';
 import { audited, auditOriginOf } from '../audit';
 import { principalOf, requirePermission } from '../auth';
 import { bodyBytes, rawBody, requireContentType } from '../media';
+import { sendIssued } from '../views';
 
 export const CSR_CONTENT_TYPES = ['text/plain', 'application/pkcs10', 'application/x-pem-file'] as const;
 
@@ -22,21 +23,7 @@ export function signRouter(deps: { keys: KeyService; signing: SigningService; ch
       const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/json']);
       if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain or application/x-pem-file (PEM), or application/json');
       const issued = await deps.signing.sign(principalOf(res), bodyBytes(req), auditOriginOf(req, res));
-      res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
-      if (format === 'application/json') {
-        res.json({
-          serialNumber: issued.serialNumber,
-          certificate: issued.pem,
-          chain: deps.chainPem(),
-          subject: issued.subject,
-          account: issued.account,
-          commonName: issued.commonName,
-          notBefore: issued.notBefore.toISOString(),
-          notAfter: issued.notAfter.toISOString(),
-        });
-        return;
-      }
-      res.type(format === 'text/plain' ? 'text/plain; charset=utf-8' : format).send(issued.pem);
+      sendIssued(res, format, issued, deps.chainPem());
     },
   );
   return router;
