@@ -15,6 +15,7 @@ import { downstreamHeaders, upstreamHeaders } from './upstream-headers';
 import { decidePartner } from './partner-trust';
 import { TrustMaterialClient } from './trust-material-client';
 import { httpCrlUrl, PartnerCrlCache } from './partner-crl';
+import { OutboundConnector } from '../outbound/connector';
 
 export { IDENTITY_HEADERS } from './upstream-headers';
 
@@ -48,7 +49,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     ? new TrustMaterialClient(config.GATEWAY_CA_URL, { appKey: config.GATEWAY_APP_KEY, appToken: config.GATEWAY_APP_TOKEN }, refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger)
     : null;
   await partners?.start();
-  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger);
+  // Partner CRLs are fetched from URLs partners put in their certificates: through the outbound connector's address rules.
+  const crlConnector = new OutboundConnector({ allowedNetworks: config.GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS, allowPlainHttp: true, connectTimeoutMs: 5_000, responseTimeoutMs: 5_000, bodyTimeoutMs: 5_000, maxPools: 4 });
+  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, crlConnector, logger);
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
     const socket = req.socket as TLSSocket;
@@ -198,6 +201,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       partners?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await crlConnector.close();
     },
   };
 }

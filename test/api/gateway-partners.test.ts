@@ -68,6 +68,8 @@ describe("partners' own PKI at the gateway (pglite)", () => {
       GATEWAY_ALLOW_UNLISTED: 'true',
       GATEWAY_APP_KEY: gatewayKey.appKey,
       GATEWAY_APP_TOKEN: gatewayKey.appToken,
+      // The partner CRL server of the revocation test listens on 127.0.0.1; 127.0.0.2 stays refused.
+      GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS: '127.0.0.1/32',
     });
     gateway = await startGateway(config, pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }));
   }, 120_000);
@@ -121,6 +123,36 @@ describe("partners' own PKI at the gateway (pglite)", () => {
       await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin).expect(200);
     } finally {
       crlServer.close();
+    }
+  }, 120_000);
+
+  it("does not fetch a partner CRL from an address outside GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS (no SSRF through a partner's certificate): fails closed", async () => {
+    let hits = 0;
+    const internal = http.createServer((_req, res) => { hits++; res.end('secret'); });
+    internal.listen(0, '127.0.0.2');
+    await new Promise((r) => internal.once('listening', r));
+    try {
+      const url = `http://127.0.0.2:${(internal.address() as AddressInfo).port}/latest/meta-data`;
+      await fs.writeFile(path.join(dir, 'ssrf-client.ext'), `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\ncrlDistributionPoints=URI:${url}\n`);
+      await o(['req', '-new', ...EC, '-subj', '/CN=ssrf', '-keyout', 'ssrf.key', '-out', 'ssrf.csr']);
+      await o(['x509', '-req', '-in', 'ssrf.csr', '-CA', 'partner-ca.pem', '-CAkey', 'partner-ca.key', '-CAcreateserial', '-out', 'ssrf.crt', '-days', '2', '-extfile', 'ssrf-client.ext']);
+      const anchor = await t.http.post('/trust-anchors').set(t.admin).send({ account: 'digibee', certificate: await pem('partner-ca.pem') });
+      expect(anchor.status).toBe(201);
+      try {
+        await waitFor('the anchor to reach the gateway', async () => (await through('partner-client.crt', 'partner-client.key')).status === 200);
+        // The CRL cannot be fetched (prohibited address), so the status stays unknown: refused, every time.
+        for (let i = 0; i < 3; i++) {
+          const res = await through('ssrf.crt', 'ssrf.key');
+          expect(res.status).toBe(503);
+          expect(res.body).toContain('revocation');
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        expect(hits).toBe(0);
+      } finally {
+        await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin).expect(200);
+      }
+    } finally {
+      internal.close();
     }
   }, 120_000);
 
