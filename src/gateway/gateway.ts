@@ -66,6 +66,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     let reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !issuer ? 'not issued by the CA' : null;
     // Not the CA's: a partner's certificate (issue 12), verified in code against the fetched anchors and registrations.
     let partnerAccount: string | undefined;
+    let partnerVia: 'anchor' | 'registered' | undefined;
     if (reason && partners) {
       const snapshot = partners.current();
       if (!partners.fresh() && !config.GATEWAY_FAIL_OPEN) {
@@ -79,7 +80,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       else if (crl?.status === 'unknown' && !config.GATEWAY_FAIL_OPEN) {
         log.warn({ reason: 'partner CRL unavailable', url: crlUrl }, 'gateway refused');
         return refuse(res, 'revocation-status-unknown', "the partner CA's revocation status cannot be checked right now");
-      } else if (decision.admitted) [reason, partnerAccount] = [null, decision.account];
+      } else if (decision.admitted) [reason, partnerAccount, partnerVia] = [null, decision.account, decision.via];
       else reason = `${reason}; ${decision.reason}`;
     }
     if (reason) {
@@ -123,6 +124,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       'x-client-cert-subject': rfc4514(subject),
       'x-client-account': account === undefined ? '' : escapeDnValue(account),
       'x-client-cert-fingerprint': peer.fingerprint256.replace(/:/g, '').toLowerCase(),
+      // Which trust admitted the client: this CA, a partner's CA (trust anchor) or a registered certificate.
+      'x-client-trust': partnerVia === 'anchor' ? 'partner-ca' : partnerVia === 'registered' ? 'registered' : 'ca',
     };
     const headers = upstreamHeaders(req, upstream.host, identity, { remoteAddress: socket.remoteAddress ?? '', host: req.headers.host });
     // The body's framing is the gateway's, from what its parser read: never the client's headers as sent.

@@ -90,6 +90,7 @@ describe("partners' own PKI at the gateway (pglite)", () => {
     const res = await through('partner-client.crt', 'partner-client.key');
     expect(JSON.parse(res.body)).toEqual({ account: 'digibee' });
     expect(seen[seen.length - 1]['x-client-account']).toBe('digibee');
+    expect(seen[seen.length - 1]['x-client-trust']).toBe('partner-ca');
     expect((await through('partner-client.crt', 'partner-client.key', '/digibee/x')).status).toBe(200);
     expect((await through('partner-client.crt', 'partner-client.key', '/globex/x')).status).toBe(403);
     expect((await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin)).status).toBe(200);
@@ -161,6 +162,7 @@ describe("partners' own PKI at the gateway (pglite)", () => {
     expect(first.status).toBe(201);
     await waitFor('the registration to reach the gateway', async () => (await through('self1.crt', 'self1.key')).status === 200);
     expect(JSON.parse((await through('self1.crt', 'self1.key', '/nuapay/a')).body)).toEqual({ account: 'nuapay' });
+    expect(seen[seen.length - 1]['x-client-trust']).toBe('registered');
     expect((await through('self2.crt', 'self2.key')).status).toBe(401);
     expect((await t.http.post('/client-certificates').set(t.admin).send({ account: 'nuapay', certificate: await pem('self2.crt') })).status).toBe(201);
     await waitFor('the second registration', async () => (await through('self2.crt', 'self2.key')).status === 200);
