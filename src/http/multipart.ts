@@ -34,7 +34,7 @@ export function readMultipart(req: Request, res: Response, limits: MultipartLimi
     try {
       parser = busboy({
         headers: req.headers,
-        limits: { fileSize: limits.fileBytes, files: limits.files, fields: limits.fields, fieldSize: limits.fieldBytes, parts: limits.files + limits.fields },
+        limits: { fileSize: limits.fileBytes, files: limits.files, fields: limits.fields, fieldSize: limits.fieldBytes },
       });
     } catch {
       reject(new CaError('invalid-request', 'the multipart/form-data body has no boundary parameter'));
@@ -67,9 +67,9 @@ export function readMultipart(req: Request, res: Response, limits: MultipartLimi
       });
     });
     const tooMany = (what: string) => () => fail(new CaError('payload-too-large', `the form has too many ${what}`));
+    // Emitted when one more file or field than the limit starts.
     parser.on('filesLimit', tooMany('files'));
     parser.on('fieldsLimit', tooMany('fields'));
-    parser.on('partsLimit', tooMany('parts'));
     parser.on('error', () => fail(new CaError('invalid-request', 'the multipart/form-data body is malformed')));
     parser.on('close', () => {
       if (settled) return;

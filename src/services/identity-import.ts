@@ -1,6 +1,9 @@
+import type { X509Certificate } from 'node:crypto';
 import { certificatePems } from '../ca/identity-certificate';
-import { readPrivateKeyPem, type HeldKey } from '../ca/key-pair';
+import { describeKey, readPrivateKeyPem, type HeldKey } from '../ca/key-pair';
 import { CaError } from '../domain/errors';
+import { encodePem } from '../domain/pem';
+import { decodePkcs12 } from '../pkcs12/pkcs12-decoder';
 
 /** A key and the certificates brought with it (leaf first), read but not yet checked against each other. */
 export interface ImportedMaterial {
@@ -28,10 +31,35 @@ export function certificatesOf(certificate: string, chain: string | readonly str
 }
 
 /** Reads what an import brings; the service then checks that the key and certificate belong together. */
-export async function readImport(source: ImportSource): Promise<ImportedMaterial> {
+export function readImport(source: ImportSource): ImportedMaterial {
   if ('pem' in source) {
     const [certificatePem, chainPems] = certificatesOf(source.pem.certificate, source.pem.chain);
     return { key: readPrivateKeyPem(source.pem.key), certificatePem, chainPems };
   }
-  throw new CaError('invalid-request', 'PKCS#12 import is not available yet');
+  return pkcs12Material(source.pkcs12.data, source.pkcs12.password);
+}
+
+/**
+ * The one key of a PKCS#12 file, the certificate for it, and the certificates above it in issuing order
+ * (others in the file, e.g. unrelated trust anchors, are left out). A wrong password or an unreadable
+ * file is a 422 invalid-pkcs12 (decodePkcs12).
+ */
+function pkcs12Material(data: Buffer, password: string): ImportedMaterial {
+  const contents = decodePkcs12(data, password);
+  if (contents.keys.length !== 1) throw new CaError('invalid-request', `the PKCS#12 file holds ${contents.keys.length} private keys; export exactly one identity into it`);
+  const key = describeKey(contents.keys[0].privateKey);
+  const spki = (c: X509Certificate) => c.publicKey.export({ type: 'spki', format: 'der' });
+  const certificates = contents.certificates.map((c) => c.certificate);
+  const leaf = certificates.find((c) => spki(c).equals(key.spkiDer));
+  if (!leaf) throw new CaError('invalid-request', 'the PKCS#12 file holds no certificate for its private key');
+  const chain: X509Certificate[] = [];
+  let rest = certificates.filter((c) => c !== leaf);
+  for (let below = leaf; ; ) {
+    const above = rest.find((c) => below.checkIssued(c) && below.verify(c.publicKey) && !c.raw.equals(below.raw));
+    if (!above) break;
+    chain.push(above);
+    rest = rest.filter((c) => c !== above);
+    below = above;
+  }
+  return { key, certificatePem: encodePem('CERTIFICATE', leaf.raw), chainPems: chain.map((c) => encodePem('CERTIFICATE', c.raw)) };
 }

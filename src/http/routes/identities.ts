@@ -51,7 +51,7 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
     const principal = principalOf(res);
     const origin = auditOriginOf(req, res);
     if (req.is('multipart/form-data')) {
-      const form = await readMultipart(req, res, { fileBytes: MAX_PKCS12_BYTES, files: 1, fields: 4, fieldBytes: 1024 });
+      const form = await readMultipart(req, res, { fileBytes: MAX_PKCS12_BYTES, files: 1, fields: 8, fieldBytes: 1024 });
       const fields = parseInput(pkcs12FormSchema, form.fields, 'form');
       const file = form.files.file;
       if (!file || Object.keys(form.files).length !== 1) throw new CaError('invalid-request', 'send the PKCS#12 file as the one form file "file"');
@@ -96,7 +96,7 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
     const body = parseInput(exportSchema, req.body, 'body');
     const { identity, der } = await identities.exportPkcs12(principalOf(res), String(req.params.id), body.password, body.profile, auditOriginOf(req, res));
     const filename = `${identity.name.replace(/[^A-Za-z0-9._-]/g, '_')}.p12`;
-    res.status(200).type('application/x-pkcs12').attachment(filename).send(der);
+    res.status(200).type('application/x-pkcs12').set('Content-Disposition', `attachment; filename="${filename}"`).send(der);
   });
 
   router.delete('/:id', audited('identity.delete', idTarget), manage, async (req, res) => {
