@@ -3,7 +3,7 @@ import type { SubjectAttributes } from '../ca/subject-name';
 import { GENERATED_KEY_TYPES } from '../domain/client-identity';
 
 /** Largest PKCS#12 file accepted (JSON base64 or multipart). */
-export const MAX_PKCS12_BYTES = 64 * 1024;
+export const MAX_PKCS12_BYTES = 32 * 1024;
 /** Largest PEM text of one field (a certificate, a key, a chain). */
 const MAX_PEM_CHARS = 64 * 1024;
 

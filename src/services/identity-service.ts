@@ -8,10 +8,10 @@ import { encodeSubject, type SubjectAttributes } from '../ca/subject-name';
 import { identityKeyPurpose, identityState, type ClientIdentity, type ClientTlsMaterial, type GeneratedKeyType, type IdentityKeyring } from '../domain/client-identity';
 import type { Clock } from '../domain/clock';
 import { NAME_PATTERN } from '../domain/csr-policy';
-import { encodePkcs12 } from '../pkcs12';
 import { CaError } from '../domain/errors';
 import { encodePem } from '../domain/pem';
 import { isReservedAccount, mayActOnAccount, type Principal } from '../domain/permissions';
+import { encodePkcs12 } from '../pkcs12';
 import type { IdentityCertificate, IdentityRepository } from '../store/identity-repository';
 import { certificatesOf, readImport, type ImportSource } from './identity-import';
 import type { SigningService } from './signing-service';
@@ -116,7 +116,8 @@ export class IdentityService implements IdentityKeyring {
 
   /**
    * The certificate a partner's CA signed for the identity's key, with the chain above it (leaf's issuer
-   * first; `certificate` may hold the whole chain, leaf first). Checked against the kept key; sent again (a renewal), it replaces the previous one and the
+   * first; `certificate` may hold the whole chain, leaf first). Checked against the kept key (and for
+   * validity, clientAuth, a linking chain); sent again (a renewal), it replaces the previous one and the
    * revision moves on, so connection pools pick it up.
    */
   async setCertificate(principal: Principal, id: string, input: { certificate: string; chain?: string | readonly string[] }, origin: AuditOrigin): Promise<ClientIdentity> {

@@ -57,7 +57,7 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
       if (!file || Object.keys(form.files).length !== 1) throw new CaError('invalid-request', 'send the PKCS#12 file as the one form file "file"');
       return identities.importIdentity(principal, fields, { pkcs12: { data: file, password: fields.password } }, origin);
     }
-    await new Promise<void>((resolve, reject) => jsonBody(128 * 1024)(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => jsonBody(64 * 1024)(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
     const body = parseInput(createIdentitySchema, req.body, 'body');
     const target = { name: body.name, account: body.account, exportable: body.exportable };
     if (body.issue) return identities.issue(principal, { ...target, ...body.issue }, origin);
@@ -85,7 +85,7 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
     audited('identity.certificate', idTarget),
     manage,
     requireContentType(['application/json', ...PEM_TYPES]),
-    (req, res, next) => (req.is('application/json') ? jsonBody(128 * 1024) : express.text({ type: () => true, limit: 128 * 1024 }))(req, res, next),
+    (req, res, next) => (req.is('application/json') ? jsonBody(64 * 1024) : express.text({ type: () => true, limit: 64 * 1024 }))(req, res, next),
     async (req, res) => {
       const input = typeof req.body === 'string' ? { certificate: req.body } : parseInput(certificateSchema, req.body, 'body');
       res.json(view(await identities.setCertificate(principalOf(res), String(req.params.id), input, auditOriginOf(req, res))));
