@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import type { SubjectAttributes } from '../ca/subject-name';
 import { GENERATED_KEY_TYPES } from '../domain/client-identity';
-
-/** Largest PKCS#12 file accepted (JSON base64 or multipart). */
-export const MAX_PKCS12_BYTES = 32 * 1024;
+import { MAX_PKCS12_BYTES } from '../pkcs12/limits';
 /** Largest PEM text of one field (a certificate, a key, a chain). */
 const MAX_PEM_CHARS = 64 * 1024;
 

@@ -1,82 +1,75 @@
+import type { Request } from 'express';
 import busboy from 'busboy';
-import type { Request, Response } from 'express';
 import { CaError } from '../domain/errors';
-import { limitsOf } from './request-limits';
-
-/** A small multipart/form-data body read whole: text fields and file contents, each name once. */
-export interface MultipartForm {
-  readonly fields: Record<string, string>;
-  readonly files: Record<string, Buffer>;
-}
 
 export interface MultipartLimits {
-  /** Largest file (and whole body, with `fieldBytes` per field on top). */
-  readonly fileBytes: number;
-  readonly files: number;
-  readonly fields: number;
-  /** Largest text field. */
-  readonly fieldBytes: number;
+  /** The one file field accepted. */
+  readonly fileField: string;
+  readonly maxFileBytes: number;
+  /** Text fields accepted (any other field is a 400). */
+  readonly textFields: readonly string[];
+  readonly maxFieldBytes: number;
+}
+
+export interface MultipartForm {
+  readonly file: Buffer | null;
+  readonly fields: Record<string, string>;
 }
 
 /**
- * Reads a multipart/form-data body with busboy within `limits` (and MAX_BODY_BYTES). Anything over a
- * limit is a 413, a malformed body or a repeated name a 400; the body is not read further then.
+ * Reads a multipart/form-data body (busboy) into memory within `limits`: one file of at most
+ * maxFileBytes (else 413), the named text fields once each (else 400). Not multipart: 415.
  */
-export function readMultipart(req: Request, res: Response, limits: MultipartLimits): Promise<MultipartForm> {
-  const cap = limitsOf(res)?.maxBodyBytes;
-  const total = limits.fileBytes * limits.files + limits.fieldBytes * limits.fields + 16 * 1024;
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > total || (cap !== undefined && declared > cap)) {
-    return Promise.reject(new CaError('payload-too-large', `the form is larger than ${Math.min(total, cap ?? total)} bytes`));
-  }
-  return new Promise((resolve, reject) => {
+export function readMultipart(req: Request, limits: MultipartLimits): Promise<MultipartForm> {
+  return new Promise<MultipartForm>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
       parser = busboy({
         headers: req.headers,
-        limits: { fileSize: limits.fileBytes, files: limits.files, fields: limits.fields, fieldSize: limits.fieldBytes },
+        // One over each count, so an extra part reaches the checks below and gets their clearer message.
+        limits: { fileSize: limits.maxFileBytes, files: 2, fields: limits.textFields.length + 1, fieldSize: limits.maxFieldBytes, parts: limits.textFields.length + 3, fieldNameSize: 100, headerPairs: 20 },
       });
     } catch {
-      reject(new CaError('invalid-request', 'the multipart/form-data body has no boundary parameter'));
+      reject(new CaError('unsupported-media-type', 'send the form as multipart/form-data (with its boundary)'));
       return;
     }
+    let file: Buffer | null = null;
     const fields: Record<string, string> = {};
-    const files: Record<string, Buffer> = {};
-    let settled = false;
+    let failed = false;
     const fail = (error: CaError) => {
-      if (settled) return;
-      settled = true;
+      if (failed) return;
+      failed = true;
       req.unpipe(parser);
+      req.resume(); // read and drop the rest, so the client still gets the answer
       reject(error);
     };
-    const once = (name: string) => {
-      if (Object.hasOwn(fields, name) || Object.hasOwn(files, name)) fail(new CaError('invalid-request', `form field "${name.slice(0, 64)}" is given twice`));
-    };
-    parser.on('field', (name, value, info) => {
-      if (info.valueTruncated) return fail(new CaError('payload-too-large', `form field "${name.slice(0, 64)}" is longer than ${limits.fieldBytes} bytes`));
-      once(name);
-      fields[name] = value;
-    });
-    parser.on('file', (name, stream) => {
+    parser.on('file', (name, stream, _info) => {
+      if (name !== limits.fileField || file !== null) {
+        stream.resume();
+        fail(new CaError('invalid-request', `unexpected file field "${name.slice(0, 40)}"; send one file in "${limits.fileField}"`));
+        return;
+      }
       const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('limit', () => fail(new CaError('payload-too-large', `the file "${name.slice(0, 64)}" is larger than ${limits.fileBytes} bytes`)));
-      stream.on('close', () => {
-        once(name);
-        files[name] = Buffer.concat(chunks);
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('limit', () => fail(new CaError('payload-too-large', `the file is larger than ${limits.maxFileBytes} bytes`)));
+      stream.on('end', () => {
+        if (!stream.truncated) file = Buffer.concat(chunks);
       });
     });
-    const tooMany = (what: string) => () => fail(new CaError('payload-too-large', `the form has too many ${what}`));
-    // Emitted when one more file or field than the limit starts.
-    parser.on('filesLimit', tooMany('files'));
-    parser.on('fieldsLimit', tooMany('fields'));
-    parser.on('error', () => fail(new CaError('invalid-request', 'the multipart/form-data body is malformed')));
-    parser.on('close', () => {
-      if (settled) return;
-      settled = true;
-      resolve({ fields, files });
+    parser.on('field', (name, value, info) => {
+      if (!limits.textFields.includes(name)) return fail(new CaError('invalid-request', `unexpected form field "${name.slice(0, 40)}"`));
+      if (name in fields) return fail(new CaError('invalid-request', `the form field "${name}" is given twice`));
+      if (info.valueTruncated) return fail(new CaError('payload-too-large', `the form field "${name}" is longer than ${limits.maxFieldBytes} bytes`));
+      fields[name] = value;
     });
-    req.on('error', () => fail(new CaError('invalid-request', 'the request body could not be read')));
+    parser.on('filesLimit', () => fail(new CaError('invalid-request', 'send exactly one file')));
+    parser.on('fieldsLimit', () => fail(new CaError('invalid-request', 'too many form fields')));
+    parser.on('partsLimit', () => fail(new CaError('invalid-request', 'too many form parts')));
+    parser.on('error', (cause) => fail(new CaError('invalid-request', 'the multipart body is malformed', { cause })));
+    parser.on('close', () => {
+      if (!failed) resolve({ file, fields });
+    });
+    req.on('aborted', () => fail(new CaError('invalid-request', 'the request body could not be read')));
     req.pipe(parser);
   });
 }

@@ -10,7 +10,6 @@ import { PrivateKeyInfo } from '@peculiar/asn1-pkcs8';
 import { AuthenticatedSafe, CertBag, PKCS8ShroudedKeyBag, SafeContents, type PKCS12Attribute, type SafeBag } from '@peculiar/asn1-pfx';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import type { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import { BmpString, fromBER } from 'asn1js';
 import { CaError } from '../domain/errors';
 import { EncryptedData } from './encrypted-data';
 import { authSafeContent, parsePfx, PBMAC1_OID, presentMacData, verifyPkcs12Mac } from './mac';
@@ -193,6 +192,19 @@ function decrypt(algorithm: AlgorithmIdentifier, password: string, data: Buffer,
   return { info, plain: decryptPkcs12Pbe(oid, algorithm.parameters ?? undefined, password, data) };
 }
 
+/** The text of a DER BMPString (friendlyName's type): tag 0x1e, a definite length, UTF-16BE. */
+function bmpString(der: Buffer): string {
+  const refuse = () => pkcs12Refusal('a friendlyName attribute is not a BMPString', 'malformed');
+  if (der.length < 2 || der[0] !== 0x1e) throw refuse();
+  let length = der[1];
+  let at = 2;
+  if (length === 0x81 && der.length >= 3) [length, at] = [der[2], 3];
+  else if (length === 0x82 && der.length >= 4) [length, at] = [der.readUInt16BE(2), 4];
+  else if (length >= 0x80) throw refuse();
+  if (at + length !== der.length || length % 2 !== 0) throw refuse();
+  return Buffer.from(der.subarray(at)).swap16().toString('utf16le'); // a copy: swap16 works in place
+}
+
 function attributesOf(bag: SafeBag): Pkcs12BagAttributes {
   let friendlyName: string | undefined;
   let localKeyId: string | undefined;
@@ -200,9 +212,7 @@ function attributesOf(bag: SafeBag): Pkcs12BagAttributes {
   for (const a of bag.bagAttributes ?? ([] as PKCS12Attribute[])) {
     const value = a.attrValues[0];
     if (a.attrId === OID.friendlyName && value) {
-      const parsed = fromBER(value);
-      if (parsed.offset === -1 || !(parsed.result instanceof BmpString)) throw pkcs12Refusal('a friendlyName attribute is not a BMPString', 'malformed');
-      friendlyName = parsed.result.valueBlock.value;
+      friendlyName = bmpString(Buffer.from(value));
     } else if (a.attrId === OID.localKeyId && value) {
       localKeyId = Buffer.from(parse(value, OctetString, 'localKeyId attribute').buffer).toString('hex');
     } else {

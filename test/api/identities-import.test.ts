@@ -43,7 +43,7 @@ describe.each(backends())('imported client identities (PEM, PKCS#12) and PKCS#12
 
   beforeAll(async () => {
     dir = await tempDir('identities-import-');
-    t = await startTestService(backend, { env: { MTLS_CA_MASTER_KEY: MASTER_KEY } });
+    t = await startTestService(backend, { env: { MTLS_CA_MASTER_KEY: MASTER_KEY, MAX_BODY_BYTES: String(1024 * 1024) } });
     acme = await t.createKey('acme', ['identities:manage']);
     globex = await t.createKey('globex', ['identities:manage']);
     root = await makeCa(dir, 'import-root');
@@ -136,19 +136,20 @@ describe.each(backends())('imported client identities (PEM, PKCS#12) and PKCS#12
     expect(wrongForm.body.reason).toBe('wrong-password');
     const garbage = await create({ name: 'p12-garbage', account: 'acme', pkcs12: { data: Buffer.from('not a pkcs12 file').toString('base64'), password: 'x' } });
     expect(garbage.status).toBe(422);
-    // Over the limits: MAX_BODY_BYTES by Content-Length at once, the file limit (32 KiB) while reading the part.
-    for (const size of [200 * 1024, 40 * 1024]) {
+    // Over the limits: MAX_BODY_BYTES (1 MiB here) by Content-Length at once, the file limit (256 KiB) while reading the part.
+    for (const size of [2 * 1024 * 1024, 300 * 1024]) {
       const big = await t.http.post('/identities').set(acme.headers).field('name', 'big').field('account', 'acme').field('password', 'x').attach('file', Buffer.alloc(size, 1), 'big.p12');
       expect(big.status).toBe(413);
       expect(big.headers['content-type']).toMatch(PROBLEM);
-      expect(big.body.detail).toMatch(size > 100 * 1024 ? /larger than 65536 bytes/ : /the file "file" is larger than 32768 bytes/);
+      expect(big.body.detail).toMatch(size > 1024 * 1024 ? /larger than 1048576 bytes/ : /the file is larger than 262144 bytes/);
     }
     const noFile = await t.http.post('/identities').set(acme.headers).field('name', 'nofile').field('account', 'acme').field('password', 'x');
     expect(noFile.status).toBe(400);
     const unknownField = await t.http.post('/identities').set(acme.headers).field('name', 'x').field('account', 'acme').field('password', 'x').field('extra', '1').attach('file', await p12('extra'), 'id.p12');
     expect(unknownField.status).toBe(400);
     const noBoundary = await t.http.post('/identities').set(acme.headers).set('Content-Type', 'multipart/form-data').send('x');
-    expect(noBoundary.status).toBe(400);
+    expect(noBoundary.status).toBe(415);
+    expect(noBoundary.headers['content-type']).toMatch(PROBLEM);
     const forGlobex = await create({ name: 'p12-theirs', account: 'globex', pkcs12: { data: (await p12('theirs')).toString('base64'), password: P12_PASSWORD } });
     expect(forGlobex.status).toBe(403);
   });

@@ -5,7 +5,8 @@ import type { IdentityService } from '../../services/identity-service';
 import type { KeyService } from '../../services/key-service';
 import { audited, auditOriginOf } from '../audit';
 import { principalOf, requirePermission } from '../auth';
-import { certificateSchema, createIdentitySchema, exportSchema, listSchema, MAX_PKCS12_BYTES, pkcs12FormSchema } from '../identity-schemas';
+import { MAX_PKCS12_BYTES } from '../../pkcs12/limits';
+import { certificateSchema, createIdentitySchema, exportSchema, listSchema, pkcs12FormSchema } from '../identity-schemas';
 import { jsonBody, requireContentType } from '../media';
 import { readMultipart } from '../multipart';
 import { parseInput } from '../schemas';
@@ -51,11 +52,10 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
     const principal = principalOf(res);
     const origin = auditOriginOf(req, res);
     if (req.is('multipart/form-data')) {
-      const form = await readMultipart(req, res, { fileBytes: MAX_PKCS12_BYTES, files: 1, fields: 8, fieldBytes: 1024 });
+      const form = await readMultipart(req, { fileField: 'file', maxFileBytes: MAX_PKCS12_BYTES, textFields: ['name', 'account', 'exportable', 'password'], maxFieldBytes: 1024 });
       const fields = parseInput(pkcs12FormSchema, form.fields, 'form');
-      const file = form.files.file;
-      if (!file || Object.keys(form.files).length !== 1) throw new CaError('invalid-request', 'send the PKCS#12 file as the one form file "file"');
-      return identities.importIdentity(principal, fields, { pkcs12: { data: file, password: fields.password } }, origin);
+      if (!form.file) throw new CaError('invalid-request', 'send the PKCS#12 file in the form field "file"');
+      return identities.importIdentity(principal, fields, { pkcs12: { data: form.file, password: fields.password } }, origin);
     }
     await new Promise<void>((resolve, reject) => jsonBody(64 * 1024)(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
     const body = parseInput(createIdentitySchema, req.body, 'body');
