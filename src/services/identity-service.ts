@@ -187,7 +187,10 @@ export class IdentityService implements IdentityKeyring {
       identity.id,
       facts,
       this.deps.clock.now(),
-      this.auditEntry(principal, identity, 'identity.certificate', origin, { fingerprintSha256: facts.fingerprintSha256! }),
+      this.auditEntry(principal, identity, 'identity.certificate', origin, {
+        fingerprintSha256: facts.fingerprintSha256!,
+        ...(identity.fingerprintSha256 ? { replacedFingerprintSha256: identity.fingerprintSha256 } : {}),
+      }),
     );
     if (!updated) throw new CaError('not-found', 'the identity was deleted meanwhile');
     return updated;

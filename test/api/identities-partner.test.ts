@@ -4,6 +4,7 @@ import path from 'node:path';
 import { backends } from '../helpers/backends';
 import { MASTER_KEY } from '../helpers/custody';
 import { openssl, tempDir } from '../helpers/openssl';
+import { expectKeyNowhereInLedger } from '../helpers/ledger-scan';
 import { makeCa, makeClient, signCsr, type OpensslCa } from '../helpers/partner-ca';
 import { startTestService, type TestService } from '../helpers/test-service';
 
@@ -79,7 +80,12 @@ describe.each(backends())("client identities for a partner's CA (CSR, then PUT c
 
     const audit = await t.http.get('/audit?action=identity.certificate').set(t.admin);
     expect(audit.status).toBe(200);
-    expect(JSON.stringify(audit.body).split(created.body.id).length - 1).toBeGreaterThanOrEqual(2);
+    const records = audit.body.items.filter((r: { details: { identityId?: string } }) => r.details.identityId === created.body.id);
+    expect(records).toHaveLength(2);
+    expect(records[0].details).toMatchObject({ fingerprintSha256: again.body.fingerprint, replacedFingerprintSha256: put.body.fingerprint });
+
+    // The generated key is kept wrapped only: in no column of any table in clear.
+    await expectKeyNowhereInLedger(t, material.keyPem);
   });
 
   it.each([
