@@ -57,7 +57,7 @@ export function identitiesRouter(deps: { keys: KeyService; identities: IdentityS
       if (!form.file) throw new CaError('invalid-request', 'send the PKCS#12 file in the form field "file"');
       return identities.importIdentity(principal, fields, { pkcs12: { data: form.file, password: fields.password } }, origin);
     }
-    await new Promise<void>((resolve, reject) => jsonBody(64 * 1024)(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => jsonBody(512 * 1024)(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
     const body = parseInput(createIdentitySchema, req.body, 'body');
     const target = { name: body.name, account: body.account, exportable: body.exportable };
     if (body.issue) return identities.issue(principal, { ...target, ...body.issue }, origin);
