@@ -46,6 +46,8 @@ import type { WebhookService } from './services/webhook-service';
 import { webhooksRouter } from './http/routes/webhooks';
 import type { IdentityService } from './services/identity-service';
 import { identitiesRouter } from './http/routes/identities';
+import type { Pkcs12Tester } from './services/pkcs12-tester';
+import { pkcs12TestRouter } from './http/routes/pkcs12-test';
 
 export interface AppDeps {
   readonly ca: CertificateAuthority;
@@ -88,12 +90,14 @@ export interface AppDeps {
   readonly outbound?: { readonly routes: OutboundRouteService; readonly forwarder: Forwarder };
   /** Webhook endpoints and their deliveries (issue 13). */
   readonly webhooks?: WebhookService;
+  /** POST /pkcs12/test, the PKCS#12 tester; absent: not served. */
+  readonly pkcs12Tester?: Pkcs12Tester;
 }
 
 const SIGN_PATHS = ['/private-certificates/sign', '/api/edge/private-certificates/sign'];
 const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certificates'];
 /** Everything under these answers an API key's request: never cached. */
-const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway', '/identities'];
+const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway', '/identities', '/pkcs12'];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -166,6 +170,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
   if (deps.webhooks) app.use('/webhooks', noStore, webhooksRouter({ keys: deps.keys, webhooks: deps.webhooks }));
   if (deps.identities) app.use('/identities', identitiesRouter({ keys: deps.keys, identities: deps.identities }));
+  if (deps.pkcs12Tester) app.use('/pkcs12', pkcs12TestRouter({ keys: deps.keys, tester: deps.pkcs12Tester }));
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

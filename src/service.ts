@@ -43,6 +43,7 @@ export interface HttpsCredentials {
 import { PartnerTrustService } from './services/partner-trust-service';
 import type { IdentityKeyring } from './domain/client-identity';
 import { OutboundConnector, type HostResolver } from './outbound/connector';
+import { Pkcs12Tester } from './services/pkcs12-tester';
 import { WebhookRepository } from './store/webhook-repository';
 import { WebhookService } from './services/webhook-service';
 import { WebhookDispatcher } from './services/webhook-dispatcher';
@@ -381,6 +382,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       clientCertHeader: config.CLIENT_CERT_HEADER,
       webhooks,
       outbound,
+      // The P12 tester's live handshake goes out through the same SSRF-safe connector as /forward.
+      pkcs12Tester: new Pkcs12Tester({ clock, connector }),
       ocsp,
       certificates,
       crl,

@@ -23,6 +23,7 @@ export const errorKinds = {
   'payload-too-large': 413,
   'uri-too-long': 414,
   'unsupported-media-type': 415,
+  'invalid-pkcs12': 422,
   'too-many-requests': 429,
   'header-fields-too-large': 431,
   internal: 500,

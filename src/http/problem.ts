@@ -27,6 +27,7 @@ const TITLES: Record<ErrorKind, string> = {
   conflict: 'Conflict',
   'payload-too-large': 'Payload too large',
   'unsupported-media-type': 'Unsupported media type',
+  'invalid-pkcs12': 'PKCS#12 file cannot be read',
   'too-many-requests': 'Too many requests',
   internal: 'Internal server error',
   'bad-gateway': 'Bad gateway',

@@ -86,3 +86,13 @@ export const partnerCertificateSchema = z.strictObject({
 });
 export const partnerTrustListQuerySchema = z.strictObject({ account: z.string().regex(NAME_PATTERN, 'an account name').optional() });
 export const partnerTrustIdParam = z.string().uuid();
+
+/** POST /pkcs12/test form fields (the file travels apart). `password` may be empty (files made with -passout pass:). */
+export const pkcs12TestSchema = z.strictObject({
+  password: z.string().max(1024),
+  target: z
+    .url({ protocol: /^https$/, error: 'an https URL' })
+    .max(2048)
+    .optional(),
+  serverCa: z.string().max(65_536).includes('-----BEGIN CERTIFICATE-----', { error: 'PEM certificates' }).optional(),
+});

@@ -75,6 +75,8 @@ export interface HandshakeResult {
   serverSubject: string;
   serverIssuer: string;
   serverFingerprint256: string;
+  /** With `probe`: the status of the target's answer to `GET <url path>`. */
+  httpStatus?: number;
 }
 
 const systemResolver: HostResolver = async (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
@@ -120,8 +122,12 @@ export class OutboundConnector {
     }
   }
 
-  /** Opens a TLS connection (same rules as `request`), reports what was negotiated, and closes it. */
-  async handshake(req: Pick<OutboundRequest, 'url' | 'clientTls' | 'serverCaPem'>): Promise<HandshakeResult> {
+  /**
+   * Opens a TLS connection (same rules as `request`), reports what was negotiated, and closes it. With
+   * `probe`, it also sends `GET <url path>` and reports the answer's status: under TLS 1.3 a server
+   * refuses a client certificate only after the handshake, so the probe is what shows it was accepted.
+   */
+  async handshake(req: Pick<OutboundRequest, 'url' | 'clientTls' | 'serverCaPem'> & { probe?: boolean }): Promise<HandshakeResult> {
     const url = this.checkUrl(req.url);
     if (url.protocol !== 'https:') throw new OutboundError('http_request_error', 'a handshake needs an https URL');
     const connect = this.connector(req.clientTls, req.serverCaPem);
@@ -135,7 +141,7 @@ export class OutboundConnector {
       const peer = socket.getPeerCertificate();
       const name = (n: Record<string, unknown> | undefined) =>
         Object.entries(n ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(', ');
-      return {
+      const result: HandshakeResult = {
         address: socket.remoteAddress ?? '',
         protocol: socket.getProtocol(),
         cipher: socket.getCipher().name,
@@ -143,9 +149,36 @@ export class OutboundConnector {
         serverIssuer: name(peer.issuer as unknown as Record<string, unknown>),
         serverFingerprint256: peer.fingerprint256 ?? '',
       };
+      if (req.probe) result.httpStatus = await this.probeStatus(socket, url);
+      return result;
     } finally {
       socket.destroy();
     }
+  }
+
+  /** Sends `GET <path>` on an open TLS socket and resolves with the answer's status code. */
+  private probeStatus(socket: TLSSocket, url: URL): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      let head = '';
+      const timer = setTimeout(() => done(new OutboundError('http_response_timeout', 'the target did not answer the probe in time')), this.responseTimeoutMs);
+      const done = (err: Error | null, status?: number) => {
+        clearTimeout(timer);
+        socket.removeAllListeners('data');
+        if (err) reject(classifyTransportError(err));
+        else resolve(status!);
+      };
+      socket.on('data', (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        const line = head.split('\r\n', 1)[0];
+        if (head.includes('\r\n') || head.length > 1024) {
+          const m = /^HTTP\/1\.[01] (\d{3})/.exec(line);
+          done(m ? null : new OutboundError('http_protocol_error', 'the target did not answer HTTP/1.1'), m ? Number(m[1]) : undefined);
+        }
+      });
+      socket.once('error', (err) => done(err));
+      socket.once('end', () => done(new OutboundError('connection_terminated', 'the target closed the connection without answering')));
+      socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: mtls-ca-pkcs12-test\r\nConnection: close\r\n\r\n`);
+    });
   }
 
   /** Resolves `hostname` and returns the address to connect to, or throws destination_ip_prohibited / dns_error. */

@@ -4,16 +4,16 @@
  * web console builds bundles in the browser with it; `modernProtection` is the profile OpenSSL 3 writes by
  * default and Java loads since 8u301/11.0.12 — PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) and an HMAC-SHA256
  * MAC keyed with the PKCS#12 KDF. The legacy profile (3DES, SHA-1 MAC) needs Node: legacy-protection.ts.
- * The ASN.1 structures are @peculiar/asn1-pfx / -cms / -pkcs8 / -x509; PBES2's parameters, which no
- * @peculiar package models, are declared here.
+ * The ASN.1 structures are @peculiar/asn1-pfx / -cms / -pkcs8 / -x509, and pbes2-params.ts for PBES2's.
  */
-import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { ContentInfo, EncryptedContent, EncryptedContentInfo } from '@peculiar/asn1-cms';
 import { EncryptedData as EncryptedKeyData } from '@peculiar/asn1-pkcs8';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { DigestInfo } from '@peculiar/asn1-rsa';
 import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, PKCS8ShroudedKeyBag, SafeBag, SafeContents } from '@peculiar/asn1-pfx';
 import { EncryptedData } from './encrypted-data';
+import { Pbes2Params, Pbkdf2Params } from './pbes2-params';
 
 const OID = {
   data: '1.2.840.113549.1.7.1',
@@ -32,18 +32,6 @@ const OID = {
 
 /** What OpenSSL 3 uses; Java's default is 10,000. Both load either. */
 export const PKCS12_ITERATIONS = 2048;
-
-class Pbkdf2Params {
-  @AsnProp({ type: OctetString }) salt = new OctetString();
-  @AsnProp({ type: AsnPropTypes.Integer }) iterationCount = 0;
-  @AsnProp({ type: AsnPropTypes.Integer, optional: true }) keyLength?: number;
-  @AsnProp({ type: AlgorithmIdentifier }) prf = new AlgorithmIdentifier();
-}
-
-class Pbes2Params {
-  @AsnProp({ type: AlgorithmIdentifier }) keyDerivationFunc = new AlgorithmIdentifier();
-  @AsnProp({ type: AlgorithmIdentifier }) encryptionScheme = new AlgorithmIdentifier();
-}
 
 export interface Pkcs12Input {
   /** PKCS#8 DER of the private key. */

@@ -1,6 +1,6 @@
 import { createDecipheriv } from 'node:crypto';
 import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
-import { CaError } from '../domain/errors';
+import { pkcs12Refusal } from './pkcs12-error';
 import { MAX_PKCS12_ITERATIONS } from './mac';
 import { bmpPassword, pkcs12Kdf, KDF_IV, KDF_KEY } from './pkcs12-kdf';
 import { rc2CbcDecrypt } from './rc2';
@@ -24,14 +24,14 @@ export const PKCS12_PBE = {
 /** Decrypts data encrypted with a PKCS#12 PBE scheme (SHA-1 KDF); unknown scheme, huge iteration count or bad padding -> 400. */
 export function decryptPkcs12Pbe(oid: string, parameters: ArrayBuffer | undefined, password: string, data: Buffer): Buffer {
   const scheme = PKCS12_PBE[oid as keyof typeof PKCS12_PBE];
-  if (!scheme || !parameters) throw new CaError('invalid-request', `unsupported PKCS#12 encryption scheme ${oid}`);
+  if (!scheme || !parameters) throw pkcs12Refusal(`unsupported PKCS#12 encryption scheme ${oid}`, 'unsupported');
   let params: PKCS12PbeParams;
   try {
     params = AsnConvert.parse(parameters, PKCS12PbeParams);
   } catch (cause) {
-    throw new CaError('invalid-request', 'malformed PKCS#12 PBE parameters', { cause });
+    throw pkcs12Refusal('malformed PKCS#12 PBE parameters', 'malformed', cause);
   }
-  if (params.iterations < 1 || params.iterations > MAX_PKCS12_ITERATIONS) throw new CaError('invalid-request', `PKCS#12 PBE iteration count must be 1 to ${MAX_PKCS12_ITERATIONS}`);
+  if (params.iterations < 1 || params.iterations > MAX_PKCS12_ITERATIONS) throw pkcs12Refusal(`PKCS#12 PBE iteration count must be 1 to ${MAX_PKCS12_ITERATIONS}`, 'too-much-work');
   const pw = bmpPassword(password);
   const salt = Buffer.from(params.salt.buffer);
   const key = pkcs12Kdf('sha1', pw, salt, KDF_KEY, params.iterations, scheme.keyLength);
@@ -41,7 +41,7 @@ export function decryptPkcs12Pbe(oid: string, parameters: ArrayBuffer | undefine
       const d = createDecipheriv('des-ede3-cbc', key, iv);
       return Buffer.concat([d.update(data), d.final()]);
     } catch (cause) {
-      throw new CaError('invalid-request', '3DES decryption failed (wrong password or corrupted bag)', { cause });
+      throw pkcs12Refusal('3DES decryption failed (wrong password or corrupted bag)', 'wrong-password', cause);
     }
   }
   return rc2CbcDecrypt(key, scheme.keyLength * 8, iv, data);

@@ -1,4 +1,4 @@
-import { CaError } from '../domain/errors';
+import { pkcs12Refusal } from './pkcs12-error';
 
 /** RC2 decryption (RFC 2268) for the RC2-40-CBC certificate bags of `openssl pkcs12 -legacy` files: Node 20's OpenSSL 3 has no rc2 without the legacy provider. */
 const PITABLE = Buffer.from(
@@ -13,7 +13,7 @@ const PITABLE = Buffer.from(
 
 /** The 64 16-bit subkeys of RFC 2268 section 2 for a key and an effective key length in bits. */
 export function rc2KeySchedule(key: Buffer, effectiveBits: number): Uint16Array {
-  if (key.length < 1 || key.length > 128 || effectiveBits < 1 || effectiveBits > 1024) throw new CaError('invalid-request', 'invalid RC2 key');
+  if (key.length < 1 || key.length > 128 || effectiveBits < 1 || effectiveBits > 1024) throw pkcs12Refusal('invalid RC2 key', 'malformed');
   const l = Buffer.alloc(128);
   key.copy(l);
   const t = key.length;
@@ -49,7 +49,7 @@ export function rc2DecryptBlock(k: Uint16Array, block: Buffer): Buffer {
 
 /** RC2-CBC decryption with PKCS#7 padding removed; bad length or padding is a 400 (wrong key or corrupted bag). */
 export function rc2CbcDecrypt(key: Buffer, effectiveBits: number, iv: Buffer, data: Buffer): Buffer {
-  if (data.length === 0 || data.length % 8 !== 0 || iv.length !== 8) throw new CaError('invalid-request', 'RC2-CBC data is not a whole number of blocks');
+  if (data.length === 0 || data.length % 8 !== 0 || iv.length !== 8) throw pkcs12Refusal('RC2-CBC data is not a whole number of blocks', 'malformed');
   const k = rc2KeySchedule(key, effectiveBits);
   const out = Buffer.alloc(data.length);
   let prev = iv;
@@ -60,6 +60,6 @@ export function rc2CbcDecrypt(key: Buffer, effectiveBits: number, iv: Buffer, da
     prev = c;
   }
   const pad = out[out.length - 1];
-  if (pad < 1 || pad > 8 || !out.subarray(out.length - pad).every((b) => b === pad)) throw new CaError('invalid-request', 'RC2-CBC padding is invalid (wrong password or corrupted bag)');
+  if (pad < 1 || pad > 8 || !out.subarray(out.length - pad).every((b) => b === pad)) throw pkcs12Refusal('RC2-CBC padding is invalid (wrong password or corrupted bag)', 'wrong-password');
   return out.subarray(0, out.length - pad);
 }
