@@ -18,7 +18,8 @@ import { KeyService, type CreatedKey } from './services/key-service';
 import { SigningService } from './services/signing-service';
 import { CertificateService } from './services/certificate-service';
 import { CrlPublisher, type CrlPublisherParams } from './services/crl-publisher';
-import { IssuerRegistry, issuerLifeWarning } from './services/issuer-registry';
+import { IssuerRegistry } from './services/issuer-registry';
+import { issuerLifeWarning } from './services/issuer-life-warning';
 import { OcspResponder } from './services/ocsp-responder';
 import { RateLimiter } from './services/rate-limiter';
 import { AuthGuard } from './services/auth-guard';
@@ -31,27 +32,18 @@ import { DashboardService } from './services/dashboard-service';
 import { CertificateStatsRepository } from './store/certificate-stats-repository';
 import { packagePath } from './package-dir';
 import { RenewalService } from './services/renewal-service';
-import { readTlsFiles, ServerTls, serverNames, type TlsCredentials } from './services/server-tls';
 
-/** What the HTTPS server listens with, and how it learns of a replacement. */
-export interface HttpsCredentials {
-  readonly credentials: TlsCredentials;
-  onChange(listener: (credentials: TlsCredentials) => void): void;
-  /** The serial of the self-issued server certificate in use (null with TLS_CERT_FILE). */
-  readonly serialNumber: string | null;
-}
+export type { HttpsCredentials } from './wiring/https-credentials';
 import { PartnerTrustService } from './services/partner-trust-service';
 import type { IdentityKeyring } from './domain/client-identity';
-import { OutboundConnector, type HostResolver } from './outbound/connector';
 import { Pkcs12Tester } from './services/pkcs12-tester';
-import { WebhookRepository } from './store/webhook-repository';
-import { WebhookService } from './services/webhook-service';
-import { WebhookDispatcher } from './services/webhook-dispatcher';
-import { OutboundRouteRepository } from './store/outbound-route-repository';
-import { OutboundRouteService } from './services/outbound-route-service';
-import { Forwarder } from './services/forwarder';
 import { IdentityService } from './services/identity-service';
 import { IdentityRepository } from './store/identity-repository';
+import type { HostResolver } from './outbound/connector';
+import type { Forwarder } from './services/forwarder';
+import type { WebhookDispatcher } from './services/webhook-dispatcher';
+import { startHttpsCredentials, type HttpsCredentials } from './wiring/https-credentials';
+import { startOutgoing } from './wiring/outgoing';
 
 /** Things tests replace: time, serial numbers, crypto, and the ledger target. */
 export interface ServiceOverrides {
@@ -286,104 +278,33 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         observer?.revoked(account, reason);
       },
     });
-    let tls: HttpsCredentials | null = null;
-    let serverTls: ServerTls | null = null;
-    if (config.HTTPS_PORT !== undefined && config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
-      const credentials = await readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE);
-      tls = { credentials, onChange: () => undefined, serialNumber: null };
-    } else if (config.HTTPS_PORT !== undefined) {
-      const own = new ServerTls({
-        ca,
-        ledger: ledger.certificates,
-        audit,
-        clock,
-        crypto,
-        serials,
-        logger,
-        names: serverNames(config.PUBLIC_BASE_URL, config.TLS_SERVER_NAMES),
-        validityMs: config.TLS_SERVER_CERT_VALIDITY,
-        checkIntervalMs: overrides.tlsCheckIntervalMs,
-      });
-      await own.start();
-      serverTls = own;
-      tls = {
-        get credentials() {
-          return own.credentials;
-        },
-        onChange: (listener) => own.onChange(listener),
-        get serialNumber() {
-          return own.serialNumber;
-        },
-      };
-    }
-    // The outgoing side (issue 13): routes read fresh on every request, the SSRF-safe connector.
-    const connector = new OutboundConnector({
-      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
-      resolver: overrides.resolver,
-      connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS,
-      responseTimeoutMs: config.FORWARD_TIMEOUT_MS,
-      bodyTimeoutMs: config.FORWARD_TIMEOUT_MS,
-    });
-    const routeRepository = new OutboundRouteRepository(ledger.sql);
-    const keyring: IdentityKeyring = overrides.keyring ?? identities;
-    const outbound = {
-          routes: new OutboundRouteService(routeRepository, keyring, crypto),
-          forwarder: new Forwarder({
-            routes: routeRepository,
-            keyring,
-            connector,
-            limiter,
-            limits: {
-              maxBodyBytes: config.FORWARD_MAX_BODY_BYTES,
-              timeoutMs: config.FORWARD_TIMEOUT_MS,
-              concurrentPerAccount: config.FORWARD_MAX_CONCURRENT_PER_ACCOUNT,
-              ratePerKey: config.FORWARD_RATE_PER_KEY,
-            },
-          }),
-        };
-    // Webhooks (issue 13): events enter the outbox by triggers on certificates (same transaction); the
-    // dispatcher delivers them through an SSRF-safe connector of its own (its timeout, WEBHOOK_ALLOW_HTTP).
-    const webhookRepository = new WebhookRepository(ledger.sql);
-    const webhookConnector = new OutboundConnector({
-      allowedNetworks: config.EGRESS_ALLOWED_NETWORKS,
-      resolver: overrides.resolver,
-      connectTimeoutMs: Math.min(config.WEBHOOK_TIMEOUT_MS, config.FORWARD_CONNECT_TIMEOUT_MS),
-      responseTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
-      bodyTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
-      allowPlainHttp: config.WEBHOOK_ALLOW_HTTP,
-    });
-    const ledgerTarget = overrides.ledgerTarget ?? ledgerTargetFor(config);
-    const webhookDispatcher = new WebhookDispatcher({
-      repo: webhookRepository,
+    const https = await startHttpsCredentials(config, { ca, ledger: ledger.certificates, audit, clock, crypto, serials, logger, checkIntervalMs: overrides.tlsCheckIntervalMs });
+    const tls = https.tls;
+    const outgoing = await startOutgoing(config, {
+      ledger,
       vault: custody.vault,
-      connector: webhookConnector,
-      keyring,
+      keyring: overrides.keyring ?? identities,
+      limiter,
       clock,
+      crypto,
       logger,
-      params: {
-        maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
-        backoffBaseMs: config.WEBHOOK_BACKOFF_BASE_MS,
-        backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,
-        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-        pollMs: overrides.webhooks?.pollMs ?? config.WEBHOOK_POLL_MS,
-        expiryDays: config.WEBHOOK_EXPIRY_DAYS,
-        expiryScanMs: overrides.webhooks?.expiryScanMs ?? config.WEBHOOK_EXPIRY_SCAN_SECONDS * 1000,
-        source: config.PUBLIC_BASE_URL,
-        listenUrl: ledgerTarget.kind === 'postgres' ? ledgerTarget.url : undefined,
-      },
+      resolver: overrides.resolver,
+      webhookTiming: overrides.webhooks,
+      listenUrl: (() => {
+        const target = overrides.ledgerTarget ?? ledgerTargetFor(config);
+        return target.kind === 'postgres' ? target.url : undefined;
+      })(),
     });
-    await webhookDispatcher.start();
-    const webhooks = new WebhookService(webhookRepository, custody.vault, keyring, clock, crypto, { allowHttp: config.WEBHOOK_ALLOW_HTTP });
     const app = createApp({
       dashboard,
       consoleDir: packagePath(path.join('dist', 'console')),
       auditChain: ledger.audit,
       renewal,
       clientCertHeader: config.CLIENT_CERT_HEADER,
-      webhooks,
-      outbound,
+      webhooks: outgoing.webhooks,
+      outbound: outgoing.outbound,
       // The P12 tester's live handshake goes out through the same SSRF-safe connector as /forward.
-      pkcs12Tester: new Pkcs12Tester({ clock, connector }),
+      pkcs12Tester: new Pkcs12Tester({ clock, connector: outgoing.connector }),
       ocsp,
       certificates,
       crl,
@@ -431,14 +352,12 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       bootstrapKey,
       issuers,
       tls,
-      forwarder: outbound?.forwarder ?? null,
-      webhookDispatcher,
+      forwarder: outgoing.outbound.forwarder,
+      webhookDispatcher: outgoing.webhookDispatcher,
       close: async () => {
-        serverTls?.stop();
+        https.stop();
         issuers.stop();
-        await webhookDispatcher.stop();
-        await webhookConnector.close();
-        await connector.close();
+        await outgoing.close();
         await audit.drain();
         await ledger.close();
         await ca.signer.close();

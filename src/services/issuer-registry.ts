@@ -1,6 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SubjectKeyIdentifierExtension, type X509Certificate } from '@peculiar/x509';
 import { CaLoadError } from '../ca/ca-errors';
@@ -9,6 +7,7 @@ import { spkiSha256, type CaKeyBackend } from '../ca/ca-identity';
 import { caFromKeyObject, chainPemOf, readChainPem } from '../ca/ca-keystore';
 import type { CertificateAuthority } from '../ca/certificate-authority';
 import { Issuer } from '../ca/issuer';
+import { IssuerKeys } from '../ca/issuer-keys';
 import { IssuerSet, type IssuerRecord, type LoadedIssuer } from '../ca/issuer-set';
 import type { SecretVault } from '../ca/secret-vault';
 import type { Clock } from '../domain/clock';
@@ -17,11 +16,13 @@ import { subjectKeyIdentifier, type IssuanceProfile } from '../domain/issuance-p
 import { parseOcspRequest } from '../domain/ocsp';
 import { CaIdentityRepository } from '../store/ca-identity-repository';
 import { IssuerRepository } from '../store/issuer-repository';
-import { SecretRepository } from '../store/secret-repository';
 import type { SqlDatabase } from '../store/sql';
 import type { SigningIssuer } from './signing-service';
 import type { CrlPublisher } from './crl-publisher';
 import type { OcspResponder } from './ocsp-responder';
+import { viewOf, type IssuerView } from './issuer-view';
+
+export type { IssuerView } from './issuer-view';
 
 /** What runs for an issuer that has signed or signs: its CRL and its OCSP responder. */
 export interface IssuerServices {
@@ -52,10 +53,6 @@ interface Live extends LoadedIssuer {
   services: IssuerServices | null;
 }
 
-/** The vault purpose of an issuer's wrapped key (the original keeps `ca-key`). */
-const keyPurpose = (id: string) => `ca-key:${id}`;
-const keyFile = (dataDir: string, id: string) => path.join(dataDir, 'ca', 'issuers', `${id}.key`);
-
 /**
  * The CA's issuers as this replica runs them: loads them from the ledger (the original one made from the
  * pinned CA identity at first start), follows changes made by any replica (polling a version row), and
@@ -68,8 +65,11 @@ export class IssuerRegistry {
   private version = -1n;
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
+  private readonly keys: IssuerKeys;
 
-  constructor(private readonly deps: IssuerRegistryDeps) {}
+  constructor(private readonly deps: IssuerRegistryDeps) {
+    this.keys = new IssuerKeys({ db: deps.db, vault: deps.vault, dataDir: deps.dataDir, passphrase: deps.passphrase, originalBackend: deps.original.backend });
+  }
 
   /** The lookup other features use (issuerOf, active, all). */
   get issuers(): IssuerSet {
@@ -193,27 +193,13 @@ export class IssuerRegistry {
     try {
       if (record.original) ca = this.deps.original.ca;
       else {
-        const key = await this.privateKey(record);
-        ca = key ? await caFromKeyObject(certificate, chain, key, this.deps.crypto) : null;
+        ca = await caFromKeyObject(certificate, chain, await this.keys.load(record), this.deps.crypto);
       }
     } catch (err) {
       this.deps.logger.error({ err, issuer: record.id }, 'cannot load the key of an issuer on this replica');
     }
     const profile = this.deps.profile.forIssuer(record.original ? undefined : record.id);
     return { record, certificate, ca, signing: ca ? new Issuer(ca, profile) : null, services: null };
-  }
-
-  private async privateKey(record: IssuerRecord): Promise<KeyObject | null> {
-    if (record.backend === 'ledger') {
-      const der = this.deps.vault ? await this.deps.vault.unwrap(keyPurpose(record.id)) : null;
-      if (!der) throw new Error(`issuer ${record.id} keeps its key wrapped in the ledger: set MTLS_CA_MASTER_KEY`);
-      return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    }
-    if (record.backend === 'file') {
-      const pem = await fs.readFile(keyFile(this.deps.dataDir, record.id), 'utf8');
-      return createPrivateKey({ key: pem, format: 'pem', passphrase: this.deps.passphrase });
-    }
-    throw new Error(`issuer ${record.id} keeps its key in a PKCS#11 token, which this version cannot load for a second issuer`);
   }
 
   /** The issuers as the API shows them. */
@@ -233,7 +219,7 @@ export class IssuerRegistry {
    * ledger (MTLS_CA_MASTER_KEY), or the data directory on the embedded database (one replica).
    */
   async rotate(options: { csr: boolean }): Promise<IssuerView & { csr?: string }> {
-    const backend = this.newKeyBackend();
+    const backend = this.keys.backendForNew();
     const id = newIssuerId();
     const made = options.csr
       ? { ...(await generateCaRequest(this.deps.root, this.deps.crypto)), certificate: null as X509Certificate | null }
@@ -241,8 +227,7 @@ export class IssuerRegistry {
     const spki = createPublicKey(made.keyObject).export({ format: 'der', type: 'spki' });
     await this.deps.db.transaction(async (tx) => {
       await new CaIdentityRepository(tx).lock();
-      if (backend === 'ledger') await this.deps.vault!.on(new SecretRepository(tx)).wrap(keyPurpose(id), made.keyObject.export({ format: 'der', type: 'pkcs8' }));
-      else await writeKeyFile(keyFile(this.deps.dataDir, id), made.keyObject, this.deps.passphrase);
+      await this.keys.store(tx, id, made.keyObject, backend);
       await new IssuerRepository(tx).insert({
         id,
         keyId: made.certificate ? keyIdOf(made.certificate) : subjectKeyIdentifier(spki),
@@ -276,7 +261,7 @@ export class IssuerRegistry {
       const spki = new Uint8Array(parsed.certificate.publicKey.rawData);
       if (spkiSha256(spki) !== record.spkiSha256) throw new CaError('invalid-request', `the certificate is not for the key of issuer "${id}" (its CSR's key)`);
       try {
-        await caFromKeyObject(parsed.certificate, parsed.chain, await this.privateKey(record).then((k) => k!), this.deps.crypto);
+        await caFromKeyObject(parsed.certificate, parsed.chain, await this.keys.load(record), this.deps.crypto);
       } catch (cause) {
         if (cause instanceof CaLoadError) throw new CaError('invalid-request', cause.message, { cause });
         throw cause;
@@ -312,44 +297,6 @@ export class IssuerRegistry {
     return this.view(id);
   }
 
-  private newKeyBackend(): 'ledger' | 'file' {
-    if (this.deps.original.backend === 'pkcs11') {
-      throw new CaError('conflict', 'this CA keeps its key in a PKCS#11 token; rotating to a new token key is not supported by this version (a software key would weaken custody)');
-    }
-    if (this.deps.vault) return 'ledger';
-    if (this.deps.db.kind === 'pglite') return 'file';
-    throw new CaError(
-      'conflict',
-      'a new issuer key kept in one replica\'s files would be missing on the others: set MTLS_CA_MASTER_KEY (the same on every replica) so that the key is wrapped in the ledger, then rotate',
-    );
-  }
-}
-
-export interface IssuerView {
-  readonly id: string;
-  readonly keyId: string;
-  readonly state: IssuerRecord['state'];
-  readonly original: boolean;
-  readonly backend: CaKeyBackend;
-  readonly subject: string | null;
-  readonly notBefore: string | null;
-  readonly notAfter: string | null;
-  /** PEM; null while waiting for the offline root's signature. */
-  readonly certificate: string | null;
-}
-
-function viewOf(i: LoadedIssuer): IssuerView {
-  return {
-    id: i.record.id,
-    keyId: i.record.keyId,
-    state: i.record.state,
-    original: i.record.original,
-    backend: i.record.backend,
-    subject: i.certificate?.subject ?? null,
-    notBefore: i.certificate?.notBefore.toISOString() ?? null,
-    notAfter: i.certificate?.notAfter.toISOString() ?? null,
-    certificate: i.certificate ? i.certificate.toString('pem') + '\n' : null,
-  };
 }
 
 function newIssuerId(): string {
@@ -361,43 +308,3 @@ function keyIdOf(certificate: X509Certificate): string {
   return ski ? ski.keyId : subjectKeyIdentifier(Buffer.from(certificate.publicKey.rawData));
 }
 
-async function writeKeyFile(file: string, key: KeyObject, passphrase?: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const pem = passphrase
-    ? key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })
-    : key.export({ format: 'pem', type: 'pkcs8' });
-  await fs.writeFile(file, pem, { mode: 0o600, flag: 'wx' });
-}
-
-/**
- * The warning about the active issuer's remaining life: when it is shorter than the longest certificate
- * lifetime (CERT_MAX_VALIDITY_DAYS), new certificates are clamped to it and a rotation is due. Logged
- * once per issuer and day, exported as a metric, and returned as a /readyz detail.
- */
-export function issuerLifeWarning(
-  registry: IssuerRegistry,
-  clock: Clock,
-  maxValidityDays: number,
-  logger: Logger,
-  metrics: { watchActiveIssuer(notAfter: () => Date | null, clock: Clock): void } | null,
-): () => Promise<Record<string, unknown>> {
-  const notAfter = () => registry.issuers.active()?.ca?.notAfter ?? null;
-  metrics?.watchActiveIssuer(notAfter, clock);
-  let lastLogged = '';
-  const check = async (): Promise<Record<string, unknown>> => {
-    const active = registry.issuers.active();
-    const at = notAfter();
-    if (!active || !at) return {};
-    const daysLeft = (at.getTime() - clock.now().getTime()) / 86_400_000;
-    if (daysLeft >= maxValidityDays) return { activeIssuer: active.record.id };
-    const warning = `the active issuer ${active.record.id} expires on ${at.toISOString()} (in ${Math.max(0, Math.floor(daysLeft))} days), sooner than CERT_MAX_VALIDITY_DAYS=${maxValidityDays}: new certificates end with it; rotate the CA`;
-    const key = `${active.record.id}:${Math.floor(daysLeft)}`;
-    if (key !== lastLogged) {
-      lastLogged = key;
-      logger.warn({ issuer: active.record.id, notAfter: at.toISOString() }, warning);
-    }
-    return { activeIssuer: active.record.id, activeIssuerWarning: warning };
-  };
-  void check();
-  return check;
-}
