@@ -5,12 +5,15 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DigestInfo } from '@peculiar/asn1-rsa';
-import { MacData, PFX } from '@peculiar/asn1-pfx';
+import { AuthenticatedSafe, MacData, PFX } from '@peculiar/asn1-pfx';
+import { ContentInfo } from '@peculiar/asn1-cms';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { CaError } from '../../src/domain/errors';
 import { encodePkcs12 } from '../../src/pkcs12';
+import { EncryptedData } from '../../src/pkcs12/encrypted-data';
 import { Pbkdf2Params, Pbmac1Params } from '../../src/pkcs12/pbes2-params';
+import { PKCS12PbeParams } from '../../src/pkcs12/pkcs12-pbe';
 import { decodePkcs12, type Pkcs12Contents } from '../../src/pkcs12/pkcs12-decoder';
 import { openssl, tempDir } from '../helpers/openssl';
 
@@ -139,6 +142,23 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
   it('refuses a MAC iteration count above the limit before doing the work', async () => {
     const pfx = AsnConvert.parse(await file('default.p12'), PFX);
     pfx.macData!.iterations = 50_000_000;
+    expectRefusal(() => decodePkcs12(new Uint8Array(AsnConvert.serialize(pfx)), PASSWORD), 'too-much-work');
+  });
+
+  it('refuses a file whose bags ask for more key-derivation work than the budget, before doing it', async () => {
+    // A file without a MAC (nothing then stops the decoder before the bags), its 3DES certificate safe's iteration count raised.
+    await openssl(['pkcs12', '-export', '-legacy', '-nomac', '-certpbe', 'PBE-SHA1-3DES', '-inkey', path.join(dir, 'leaf.key'), '-in', path.join(dir, 'leaf.pem'), '-passout', `pass:${PASSWORD}`, '-out', path.join(dir, 'nomac-legacy.p12')]);
+    const pfx = AsnConvert.parse(await file('nomac-legacy.p12'), PFX);
+    const safes = AsnConvert.parse(AsnConvert.parse(pfx.authSafe.content, OctetString).buffer, AuthenticatedSafe);
+    const index = safes.findIndex((ci) => ci.contentType === '1.2.840.113549.1.7.6');
+    const encrypted = AsnConvert.parse(safes[index].content, EncryptedData);
+    const algorithm = encrypted.encryptedContentInfo.contentEncryptionAlgorithm;
+    const params = AsnConvert.parse(algorithm.parameters!, PKCS12PbeParams);
+    expect(decodePkcs12(await file('nomac-legacy.p12'), PASSWORD).certificates).toHaveLength(1);
+    params.iterations = 900_000;
+    algorithm.parameters = AsnConvert.serialize(params);
+    safes[index] = new ContentInfo({ contentType: safes[index].contentType, content: AsnConvert.serialize(encrypted) });
+    pfx.authSafe = new ContentInfo({ contentType: pfx.authSafe.contentType, content: AsnConvert.serialize(new OctetString(AsnConvert.serialize(safes))) });
     expectRefusal(() => decodePkcs12(new Uint8Array(AsnConvert.serialize(pfx)), PASSWORD), 'too-much-work');
   });
 
