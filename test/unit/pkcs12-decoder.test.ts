@@ -15,6 +15,9 @@ import { EncryptedData } from '../../src/pkcs12/encrypted-data';
 import { Pbkdf2Params, Pbmac1Params } from '../../src/pkcs12/pbes2-params';
 import { PKCS12PbeParams } from '../../src/pkcs12/pkcs12-pbe';
 import { decodePkcs12, type Pkcs12Contents } from '../../src/pkcs12/pkcs12-decoder';
+import { systemClock } from '../../src/domain/clock';
+import { Pkcs12Tester } from '../../src/services/pkcs12-tester';
+import { javaCompatibility } from '../../src/pkcs12/java-compatibility';
 import { openssl, tempDir } from '../helpers/openssl';
 
 const run = promisify(execFile);
@@ -182,9 +185,11 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
     expect(contents.mac).toEqual({ oid: '1.2.840.113549.1.5.14', algorithm: 'PBMAC1', iterations: 4096, saltLength: 16, pbmac1: { prf: 'PBKDF2-hmacWithSHA256', mac: 'hmacWithSHA256', keyLength: 32 } });
     expect(contents.keys).toHaveLength(1);
     expectRefusal(() => decodePkcs12(der, 'wrong'), 'wrong-password');
+    // Java reads PBMAC1 from JDK 26; 17 and 21 only with a backport; older lines not at all.
+    expect(javaCompatibility(contents).map((v) => [v.jdk, v.loads])).toEqual([['legacy', 'no'], ['8u301+', 'no'], ['11.0.12+', 'no'], ['17', 'depends'], ['21', 'depends']]);
   });
 
-  it('answers every truncated, bit-flipped or random input with a 422 invalid-pkcs12, never another error', async () => {
+  it('answers every truncated, bit-flipped or random input with a 422 invalid-pkcs12, never another error (the tester analyses what decodes)', async () => {
     const originals = [await file('default.p12'), await file('legacy.p12'), await file('nomac.p12')];
     const inputs: Buffer[] = [Buffer.from('not a pkcs12 file'), Buffer.alloc(300_000, 0x30), Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])];
     for (let i = 0; i < 40; i++) inputs.push(randomBytes(1 + Math.floor(Math.random() * 4000)));
@@ -197,9 +202,10 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
       }
     }
     let refused = 0;
+    const tester = new Pkcs12Tester({ clock: systemClock, connector: { handshake: () => Promise.reject(new Error('not in this test')) } });
     for (const input of inputs) {
       try {
-        decodePkcs12(input, PASSWORD);
+        tester.analyse(decodePkcs12(input, PASSWORD)); // what decodes, the tester's analysis must take too
       } catch (e) {
         if (!(e instanceof CaError) || e.kind !== 'invalid-pkcs12') throw new Error(`unexpected ${String(e)} for input ${input.toString('hex').slice(0, 80)}`);
         refused++;
