@@ -7,7 +7,7 @@ import { createPublicKey, randomUUID, X509Certificate, type KeyObject } from 'no
 import type { Clock } from '../domain/clock';
 import { OID } from '../domain/oids';
 import { encodePem } from '../domain/pem';
-import { OutboundError, type ProxyErrorType } from '../outbound/outbound-error';
+import { classifyTransportError, type ProxyErrorType } from '../outbound/outbound-error';
 import type { HandshakeResult, OutboundRequest } from '../outbound/connector';
 import { javaCompatibility, type JdkVerdict } from '../pkcs12/java-compatibility';
 import { decodePkcs12, type Pkcs12BagAttributes, type Pkcs12Certificate, type Pkcs12Contents, type Pkcs12Key } from '../pkcs12/pkcs12-decoder';
@@ -286,8 +286,9 @@ export class Pkcs12Tester {
         serverSubject: result.serverSubject,
         httpStatus: result.httpStatus,
       };
-    } catch (err) {
-      if (!(err instanceof OutboundError)) throw err;
+    } catch (caught) {
+      // Whatever the attempt threw (a serverCa Node cannot read, too), it is the report's, not a 5xx.
+      const err = classifyTransportError(caught);
       const refused = err.type === 'tls_alert_received' || err.type === 'destination_ip_prohibited' || err.type === 'http_request_denied';
       return { target, outcome: refused ? 'refused' : 'failed', error: err.type, detail: err.message };
     }
