@@ -126,20 +126,7 @@ export const configSchema = z
     RENEW_AFTER_EXPIRY: duration().optional(),
     RENEW_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(60),
     /** CIDRs the outgoing side (/forward, the egress proxy, webhooks, the PKCS#12 tester) may reach although special (loopback, private, link-local…). */
-    EGRESS_ALLOWED_NETWORKS: z
-      .string()
-      .default('')
-      .transform((v, ctx) => {
-        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
-        for (const cidr of list) {
-          try {
-            parseCidr(cidr);
-          } catch (e) {
-            ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          }
-        }
-        return list;
-      }),
+    EGRESS_ALLOWED_NETWORKS: cidrList(),
     FORWARD_MAX_BODY_BYTES: z.coerce.number().int().min(0).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
     FORWARD_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
     FORWARD_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
@@ -226,6 +213,24 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
   }
+}
+
+/** A comma-separated list of CIDRs (bare addresses taken as /32 or /128), e.g. EGRESS_ALLOWED_NETWORKS. */
+export function cidrList() {
+  return z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const cidr of list) {
+        try {
+          parseCidr(cidr);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      }
+      return list;
+    });
 }
 
 /** Parses the environment once; throws ConfigError naming every bad variable. */

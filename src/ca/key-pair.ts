@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { CaError } from '../domain/errors';
+import { decodePem } from '../domain/pem';
 import type { GeneratedKeyType } from '../domain/client-identity';
 import type { KeyType } from './certificate-template';
 
@@ -47,3 +48,29 @@ export function describeKey(privateKey: KeyObject): HeldKey {
 
 /** PKCS#8 DER of a held key (to wrap, never to store in clear). */
 export const pkcs8Der = (key: HeldKey): Buffer => key.privateKey.export({ type: 'pkcs8', format: 'der' });
+
+const KEY_FORMATS: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = { 'PRIVATE KEY': 'pkcs8', 'RSA PRIVATE KEY': 'pkcs1', 'EC PRIVATE KEY': 'sec1' };
+
+/**
+ * An unencrypted private key sent as PEM (PKCS#8, PKCS#1 or SEC1; an EC PARAMETERS block before it is
+ * ignored). Refused with a 400 that never quotes the key: encrypted keys, several keys, anything else.
+ */
+export function readPrivateKeyPem(text: string): HeldKey {
+  if (/ENCRYPTED/.test(text)) throw new CaError('invalid-request', 'key: the private key is encrypted; send it unencrypted (over TLS), or import a PKCS#12 file');
+  let blocks;
+  try {
+    blocks = decodePem(text).filter((b) => b.label !== 'EC PARAMETERS');
+  } catch {
+    throw new CaError('invalid-request', 'key: not valid PEM');
+  }
+  if (blocks.length !== 1 || !KEY_FORMATS[blocks[0].label]) {
+    throw new CaError('invalid-request', 'key: send exactly one PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block');
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: blocks[0].der, format: 'der', type: KEY_FORMATS[blocks[0].label] });
+  } catch {
+    throw new CaError('invalid-request', `key: the ${blocks[0].label} block is not a readable private key`);
+  }
+  return describeKey(privateKey);
+}

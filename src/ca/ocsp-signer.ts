@@ -1,25 +1,13 @@
-import { createHash, KeyObject, sign as nodeSign } from 'node:crypto';
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsageExtension,
-  Extension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-} from '@peculiar/x509';
+import { createHash, sign as nodeSign } from 'node:crypto';
+import { ExtendedKeyUsageExtension, Extension } from '@peculiar/x509';
 import type { Clock } from '../domain/clock';
 import { children, content, readTlv, NULL } from '../domain/der';
-import { subjectKeyIdentifier } from '../domain/issuance-profile';
 import { OCSP_OID } from '../domain/ocsp';
 import { OID } from '../domain/oids';
-import { serialToHex, type SerialSource } from '../domain/serial-number';
-import { SYSTEM_ACCOUNT } from '../domain/permissions';
 import type { IssuedCertificate } from '../domain/certificate';
 import type { CertificateAuthority } from './certificate-authority';
-import { tbsCertificate } from './certificate-template';
-import { encodeSubject } from './subject-name';
+import { issueServiceCertificate } from './service-certificate';
+import type { SerialSource } from '../domain/serial-number';
 
 /** Who signs OCSP responses: a delegated OCSP-signing certificate, or the CA key itself. */
 export interface OcspSigningIdentity {
@@ -63,52 +51,21 @@ const ECDSA_WITH_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
  * signer. Each replica has its own.
  */
 export async function issueOcspSigner(ca: CertificateAuthority, crypto: Crypto, clock: Clock, serials: SerialSource, validityMs: number): Promise<OcspSigningIdentity> {
-  const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
-  const key = KeyObject.from(keys.privateKey);
-  const now = clock.now();
-  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 300_000);
-  const notAfter = new Date(Math.min(notBefore.getTime() + validityMs, ca.notAfter.getTime()));
-  const caCn = ca.certificate.subjectName.getField('CN')[0] ?? 'mtls-ca';
-  const commonName = `${caCn} OCSP Responder`;
-  const serialNumber = serials.next();
-  const extensions = [
-    new BasicConstraintsExtension(false, undefined, true),
-    new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-    new ExtendedKeyUsageExtension([OID.ocspSigning], false),
-    new Extension(OCSP_OID.noCheck, false, NULL),
-    new SubjectKeyIdentifierExtension(subjectKeyIdentifier(spki), false),
-    new AuthorityKeyIdentifierExtension(ca.keyId, false),
-  ].map((e) => Buffer.from(e.rawData));
-  const tbs = tbsCertificate({
-    serialNumber,
-    signatureAlgorithmDer: ca.signatureAlgorithmDer,
-    issuerDer: ca.issuerDer,
-    validity: { notBefore, notAfter },
-    subjectDer: encodeSubject({ CN: commonName }),
-    spkiDer: spki,
-    extensions,
+  const commonName = `${ca.certificate.subjectName.getField('CN')[0] ?? 'mtls-ca'} OCSP Responder`;
+  const issued = await issueServiceCertificate(ca, crypto, clock, serials, {
+    subject: { CN: commonName },
+    commonName,
+    extensions: [new ExtendedKeyUsageExtension([OID.ocspSigning], false), new Extension(OCSP_OID.noCheck, false, NULL)],
+    validityMs,
+    requestedBy: 'system:ocsp-signer',
   });
-  const cert = new X509Certificate(new Uint8Array(await ca.signCertificate(tbs)));
+  const key = issued.key;
   return {
     sign: async (data) => nodeSign('sha256', data, { key, dsaEncoding: 'der' }),
     signatureAlgorithmDer: ECDSA_WITH_SHA256,
-    keyHash: publicKeyHash(spki),
-    certificateDer: Buffer.from(cert.rawData),
-    notAfter,
-    record: {
-      serialNumber: serialToHex(serialNumber),
-      account: SYSTEM_ACCOUNT,
-      commonName,
-      subject: cert.subject,
-      publicKeySha256: createHash('sha256').update(spki).digest('hex'),
-      notBefore,
-      notAfter,
-      issuerKeyId: ca.keyId,
-      pem: `${cert.toString('pem')}\n`,
-      issuedAt: now,
-      requestedBy: 'system:ocsp-signer',
-      revocation: null,
-    },
+    keyHash: publicKeyHash(issued.spkiDer),
+    certificateDer: Buffer.from(issued.certificate.rawData),
+    notAfter: issued.notAfter,
+    record: issued.record,
   };
 }

@@ -21,14 +21,15 @@ export interface IdentityKeyring {
   /**
    * The TLS material of `identityId`, which must belong to `account` (admins pass the identity's own
    * account). Throws CaError 'not-found' for an unknown identity or one of another account, and
-   * 'conflict' for one without a usable certificate yet (a CSR still waiting for the partner's CA).
+   * 'conflict' for one without a usable certificate (a CSR still waiting for the partner's CA, or a
+   * certificate that expired or is not valid yet): an identity is never presented outside its validity.
    */
   tlsMaterial(account: string, identityId: string): Promise<ClientTlsMaterial>;
 }
 
 /** Where an identity's certificate came from. */
 export type IdentityOrigin = 'issued' | 'partner-ca' | 'imported';
-export type IdentityState = 'pending-certificate' | 'active' | 'expired';
+export type IdentityState = 'pending-certificate' | 'not-yet-valid' | 'active' | 'expired';
 /** The key types the service generates. */
 export const GENERATED_KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
 export type GeneratedKeyType = (typeof GENERATED_KEY_TYPES)[number];
@@ -58,9 +59,10 @@ export interface ClientIdentity {
   readonly updatedAt: Date;
 }
 
-export function identityState(identity: Pick<ClientIdentity, 'certificatePem' | 'notAfter'>, now: Date): IdentityState {
+export function identityState(identity: Pick<ClientIdentity, 'certificatePem' | 'notBefore' | 'notAfter'>, now: Date): IdentityState {
   if (identity.certificatePem === null || identity.notAfter === null) return 'pending-certificate';
-  return identity.notAfter.getTime() <= now.getTime() ? 'expired' : 'active';
+  if (identity.notAfter.getTime() <= now.getTime()) return 'expired';
+  return identity.notBefore !== null && identity.notBefore.getTime() > now.getTime() ? 'not-yet-valid' : 'active';
 }
 
 /** The wrapped-secret purpose under which an identity's private key is kept. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../config';
+import { cidrList, ConfigError } from '../config';
 import { AllowList, AllowListError } from './allow-list';
 import { isPlainHttpOffHost } from './ca-trust';
 
@@ -41,6 +41,8 @@ const schema = z.object({
   GATEWAY_APP_TOKEN: z.string().min(1).max(512).optional(),
   /** Partner trust material older than this (no successful fetch): partner certificates refused unless GATEWAY_FAIL_OPEN. Default 3 × GATEWAY_CRL_REFRESH_SECONDS. */
   GATEWAY_TRUST_MAX_STALE_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
+  /** CIDRs a partner CA's CRL distribution point may resolve to although special (loopback, private, link-local…); public addresses need no entry. */
+  GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS: cidrList(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -15,6 +15,7 @@ import { downstreamHeaders, upstreamHeaders } from './upstream-headers';
 import { decidePartner } from './partner-trust';
 import { TrustMaterialClient } from './trust-material-client';
 import { httpCrlUrl, PartnerCrlCache } from './partner-crl';
+import { OutboundConnector } from '../outbound/connector';
 
 export { IDENTITY_HEADERS } from './upstream-headers';
 
@@ -48,7 +49,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     ? new TrustMaterialClient(config.GATEWAY_CA_URL, { appKey: config.GATEWAY_APP_KEY, appToken: config.GATEWAY_APP_TOKEN }, refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger)
     : null;
   await partners?.start();
-  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, logger);
+  // Partner CRLs are fetched from URLs partners put in their certificates: through the outbound connector's address rules.
+  const crlConnector = new OutboundConnector({ allowedNetworks: config.GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS, allowPlainHttp: true, connectTimeoutMs: 5_000, responseTimeoutMs: 5_000, bodyTimeoutMs: 5_000, maxPools: 4 });
+  const partnerCrls = new PartnerCrlCache(refreshMs, (config.GATEWAY_TRUST_MAX_STALE_SECONDS ?? 3 * config.GATEWAY_CRL_REFRESH_SECONDS) * 1000, crlConnector, logger);
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void => {
     const socket = req.socket as TLSSocket;
@@ -63,6 +66,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     let reason = !socket.authorized ? String(socket.authorizationError ?? 'untrusted') : !issuer ? 'not issued by the CA' : null;
     // Not the CA's: a partner's certificate (issue 12), verified in code against the fetched anchors and registrations.
     let partnerAccount: string | undefined;
+    let partnerVia: 'anchor' | 'registered' | undefined;
     if (reason && partners) {
       const snapshot = partners.current();
       if (!partners.fresh() && !config.GATEWAY_FAIL_OPEN) {
@@ -76,7 +80,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       else if (crl?.status === 'unknown' && !config.GATEWAY_FAIL_OPEN) {
         log.warn({ reason: 'partner CRL unavailable', url: crlUrl }, 'gateway refused');
         return refuse(res, 'revocation-status-unknown', "the partner CA's revocation status cannot be checked right now");
-      } else if (decision.admitted) [reason, partnerAccount] = [null, decision.account];
+      } else if (decision.admitted) [reason, partnerAccount, partnerVia] = [null, decision.account, decision.via];
       else reason = `${reason}; ${decision.reason}`;
     }
     if (reason) {
@@ -120,6 +124,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       'x-client-cert-subject': rfc4514(subject),
       'x-client-account': account === undefined ? '' : escapeDnValue(account),
       'x-client-cert-fingerprint': peer.fingerprint256.replace(/:/g, '').toLowerCase(),
+      // Which trust admitted the client: this CA, a partner's CA (trust anchor) or a registered certificate.
+      'x-client-trust': partnerVia === 'anchor' ? 'partner-ca' : partnerVia === 'registered' ? 'registered' : 'ca',
     };
     const headers = upstreamHeaders(req, upstream.host, identity, { remoteAddress: socket.remoteAddress ?? '', host: req.headers.host });
     // The body's framing is the gateway's, from what its parser read: never the client's headers as sent.
@@ -198,6 +204,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       partners?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await crlConnector.close();
     },
   };
 }

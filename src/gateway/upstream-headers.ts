@@ -1,7 +1,7 @@
 import type http from 'node:http';
 
 /** Headers the gateway sets for the upstream from the client certificate. */
-export const IDENTITY_HEADERS = ['x-client-cert-serial', 'x-client-cert-subject', 'x-client-account', 'x-client-cert-fingerprint'] as const;
+export const IDENTITY_HEADERS = ['x-client-cert-serial', 'x-client-cert-subject', 'x-client-account', 'x-client-cert-fingerprint', 'x-client-trust'] as const;
 export type IdentityHeaders = Record<(typeof IDENTITY_HEADERS)[number], string>;
 
 /** RFC 9110, 7.6.1, and the ones proxies have always treated so. */

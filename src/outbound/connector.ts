@@ -204,7 +204,14 @@ export class OutboundConnector {
     }
     for (const { address } of addresses) {
       const refusal = this.policy.refusal(address);
-      if (refusal) throw new OutboundError('destination_ip_prohibited', `${bare} resolves to ${refusal}`);
+      if (refusal) {
+        // A host name's resolved address is not told to the caller (that would let any key with a route
+        // map internal DNS); an IP literal the caller wrote may be named.
+        throw new OutboundError(
+          'destination_ip_prohibited',
+          isIP(bare) ? refusal : `${bare} resolves to an address outside the public internet (not allowed by EGRESS_ALLOWED_NETWORKS)`,
+        );
+      }
     }
     return addresses[0];
   }

@@ -1,15 +1,19 @@
 import { createHash, createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
-import { prepareAuditEntry, type AuditOrigin, type AuditSink } from '../domain/audit-event';
+import { prepareAuditEntry, type AuditEvent, type AuditOrigin, type AuditSink } from '../domain/audit-event';
+import { checkIdentityChain } from '../ca/identity-certificate';
+import { certificateRequestPem } from '../ca/identity-csr';
 import { describeKey, generateHeldKey, pkcs8Der } from '../ca/key-pair';
 import type { SecretVault } from '../ca/secret-vault';
-import { encodeSubject } from '../ca/subject-name';
+import { encodeSubject, type SubjectAttributes } from '../ca/subject-name';
 import { identityKeyPurpose, identityState, type ClientIdentity, type ClientTlsMaterial, type GeneratedKeyType, type IdentityKeyring } from '../domain/client-identity';
 import type { Clock } from '../domain/clock';
 import { NAME_PATTERN } from '../domain/csr-policy';
 import { CaError } from '../domain/errors';
 import { encodePem } from '../domain/pem';
 import { isReservedAccount, mayActOnAccount, type Principal } from '../domain/permissions';
+import { encodePkcs12 } from '../pkcs12';
 import type { IdentityCertificate, IdentityRepository } from '../store/identity-repository';
+import { certificatesOf, readImport, type ImportSource } from './identity-import';
 import type { SigningService } from './signing-service';
 
 export interface IdentityServiceDeps {
@@ -20,6 +24,8 @@ export interface IdentityServiceDeps {
   readonly clock: Clock;
   readonly audit: AuditSink;
 }
+
+type IdentityAuditAction = 'identity.create' | 'identity.certificate' | 'identity.export' | 'identity.delete';
 
 /** What the service reads of a certificate it keeps for an identity. */
 export function certificateFacts(leaf: X509Certificate, chain: X509Certificate[]): IdentityCertificate {
@@ -92,6 +98,52 @@ export class IdentityService implements IdentityKeyring {
     return this.attach(principal, pending, new X509Certificate(certificate.pem), [], origin);
   }
 
+  /**
+   * For a partner's CA: a new key, kept wrapped, and a CSR for it (in the answer's `csr`). The identity
+   * waits for its certificate (setCertificate) and is never presented before.
+   */
+  async requestCertificate(
+    principal: Principal,
+    params: { name: string; account: string; exportable: boolean; subject: SubjectAttributes; keyType: GeneratedKeyType },
+    origin: AuditOrigin,
+  ): Promise<ClientIdentity> {
+    this.checkTarget(principal, params.account, params.name);
+    const vault = this.vault();
+    const key = await generateHeldKey(params.keyType);
+    const csrPem = await certificateRequestPem(key, encodeSubject(params.subject));
+    return this.create(principal, { ...params, origin: 'partner-ca', csrPem }, key, vault, origin);
+  }
+
+  /**
+   * The certificate a partner's CA signed for the identity's key, with the chain above it (leaf's issuer
+   * first; `certificate` may hold the whole chain, leaf first). Checked against the kept key (and for
+   * validity, clientAuth, a linking chain); sent again (a renewal), it replaces the previous one and the
+   * revision moves on, so connection pools pick it up.
+   */
+  async setCertificate(principal: Principal, id: string, input: { certificate: string; chain?: string | readonly string[] }, origin: AuditOrigin): Promise<ClientIdentity> {
+    const identity = await this.get(principal, id);
+    if (identity.origin === 'issued') {
+      throw new CaError('conflict', 'this identity is certified by this CA; create another one for a certificate from elsewhere');
+    }
+    const [leafPem, chainPems] = certificatesOf(input.certificate, input.chain);
+    const { leaf, chain } = checkIdentityChain(leafPem, chainPems, identity.publicKeySha256, this.deps.clock.now());
+    return this.attach(principal, identity, leaf, chain, origin);
+  }
+
+  /** Imported: a key and its certificate made elsewhere (PEM or PKCS#12), checked to belong together, kept like the others. */
+  async importIdentity(
+    principal: Principal,
+    params: { name: string; account: string; exportable: boolean },
+    source: ImportSource,
+    origin: AuditOrigin,
+  ): Promise<ClientIdentity> {
+    this.checkTarget(principal, params.account, params.name);
+    const vault = this.vault();
+    const material = readImport(source);
+    const { leaf, chain } = checkIdentityChain(material.certificatePem, material.chainPems, material.key.publicKeySha256, this.deps.clock.now());
+    return this.create(principal, { ...params, origin: 'imported', csrPem: null }, material.key, vault, origin, certificateFacts(leaf, chain));
+  }
+
   private async create(
     principal: Principal,
     params: { name: string; account: string; exportable: boolean; origin: ClientIdentity['origin']; csrPem: string | null },
@@ -135,21 +187,28 @@ export class IdentityService implements IdentityKeyring {
       identity.id,
       facts,
       this.deps.clock.now(),
-      this.auditEntry(principal, identity, 'identity.certificate', origin, { fingerprintSha256: facts.fingerprintSha256! }),
+      this.auditEntry(principal, identity, 'identity.certificate', origin, {
+        fingerprintSha256: facts.fingerprintSha256!,
+        ...(identity.fingerprintSha256 ? { replacedFingerprintSha256: identity.fingerprintSha256 } : {}),
+      }),
     );
     if (!updated) throw new CaError('not-found', 'the identity was deleted meanwhile');
     return updated;
   }
 
-  private auditEntry(principal: Principal, identity: ClientIdentity, action: 'identity.create' | 'identity.certificate' | 'identity.export' | 'identity.delete', origin: AuditOrigin, details: Record<string, string> = {}) {
-    return prepareAuditEntry({
+  private auditEvent(principal: Principal, identity: ClientIdentity, action: IdentityAuditAction, origin: AuditOrigin, details: Record<string, string> = {}): AuditEvent {
+    return {
       ...origin,
       action,
-      outcome: 'success' as const,
+      outcome: 'success',
       actor: principal.appKey,
       account: identity.account,
       details: { identityId: identity.id, name: identity.name, ...details },
-    }, this.deps.clock.now());
+    };
+  }
+
+  private auditEntry(principal: Principal, identity: ClientIdentity, action: IdentityAuditAction, origin: AuditOrigin, details: Record<string, string> = {}) {
+    return prepareAuditEntry(this.auditEvent(principal, identity, action, origin, details), this.deps.clock.now());
   }
 
   /** An identity the principal may see; 404 for an unknown one and for one of another account. */
@@ -183,10 +242,33 @@ export class IdentityService implements IdentityKeyring {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
   }
 
+  /**
+   * The identity as a PKCS#12 file under `password`, only for one created with `exportable: true`; the
+   * export is audited before the file is handed out.
+   */
+  async exportPkcs12(principal: Principal, id: string, password: string, profile: 'modern' | 'legacy', origin: AuditOrigin): Promise<{ identity: ClientIdentity; der: Buffer }> {
+    const identity = await this.get(principal, id);
+    if (!identity.exportable) throw new CaError('forbidden', 'this identity was created without "exportable": true; its key never leaves the service');
+    if (identity.certificatePem === null) throw new CaError('conflict', 'this identity has no certificate yet (its CSR waits for the partner\'s CA)');
+    const der = await encodePkcs12({
+      keyPem: await this.privateKeyPem(identity),
+      certificatePem: identity.certificatePem,
+      chainPem: identity.chainPem.join(''),
+      password,
+      profile,
+      friendlyName: identity.name,
+    });
+    await this.deps.audit.record(this.auditEvent(principal, identity, 'identity.export', origin, { profile, fingerprintSha256: identity.fingerprintSha256 ?? '' }));
+    return { identity, der };
+  }
+
   async tlsMaterial(account: string, identityId: string): Promise<ClientTlsMaterial> {
     const identity = /^[0-9a-f-]{36}$/i.test(identityId) ? await this.deps.repository.find(identityId.toLowerCase()) : null;
     if (!identity || identity.account !== account) throw new CaError('not-found', `no client identity ${identityId.slice(0, 64)} in account ${account.slice(0, 64)}`);
     if (identity.certificatePem === null) throw new CaError('conflict', `client identity ${identity.id} has no certificate yet (its CSR waits for the partner's CA)`);
+    const state = this.state(identity);
+    if (state === 'expired') throw new CaError('conflict', `the certificate of client identity ${identity.id} expired at ${identity.notAfter!.toISOString()}; give it a new one`);
+    if (state === 'not-yet-valid') throw new CaError('conflict', `the certificate of client identity ${identity.id} is not valid before ${identity.notBefore!.toISOString()}`);
     return {
       identityId: identity.id,
       account: identity.account,

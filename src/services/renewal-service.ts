@@ -17,6 +17,8 @@ import type { SigningService } from './signing-service';
 /** The part of the ledger renewal needs. */
 export interface RenewalLedger {
   findBySerial(serialNumber: string): Promise<IssuedCertificate | null>;
+  /** The certificate a renewal already issued from `serialNumber`, if any. */
+  findRenewalOf(serialNumber: string): Promise<IssuedCertificate | null>;
   /** The new row (naming the old), the old one's revocation when asked, and the audit record: one transaction. */
   insertRenewal(cert: IssuedCertificate, audit: UnsequencedEntry, revokeOld: Revocation | null): Promise<AuditRecord>;
 }
@@ -84,6 +86,16 @@ export class RenewalService {
           retryAfterSeconds: decision.retryAfterSeconds,
         });
       }
+    }
+    // A certificate is renewed once (a stolen old certificate cannot go on minting new ones). The same-key
+    // request again gets the same successor (the first answer may have been lost on the way); anything
+    // else is refused, naming the successor.
+    const successor = await this.deps.ledger.findRenewalOf(old.serialNumber);
+    if (successor) {
+      if (request.body.length === 0 && !request.revokeOld && !successor.revocation && successor.publicKeySha256 === issuance.publicKeySha256) {
+        return successor;
+      }
+      throw new CaError('conflict', `certificate ${old.serialNumber} was already renewed (into ${successor.serialNumber}); renew that one, or request a new certificate with an API key`);
     }
     const actor = `certificate:${old.serialNumber}`;
     const revocation: Revocation | null = request.revokeOld ? { revokedAt: now, reason: request.revokeOld, revokedBy: actor } : null;

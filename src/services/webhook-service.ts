@@ -86,7 +86,7 @@ export class WebhookService {
 
   async delete(principal: Principal, id: string): Promise<void> {
     await this.get(principal, id);
-    if (!(await this.repo.delete(id, this.clock.now()))) throw notFound();
+    if (!(await this.repo.delete(id, this.clock.now(), webhookSecretPurpose(id)))) throw notFound();
   }
 
   async deliveries(principal: Principal, id: string, limit: number): Promise<WebhookDelivery[]> {

@@ -132,9 +132,13 @@ export class CertificateRepository {
     const row = toRow(cert);
     return ledgerCall('recording the renewal', () =>
       this.sql.transaction(async (tx) => {
-        if (revokeOld) {
-          await tx.query("SET LOCAL lock_timeout = '10s'");
-          await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [CRL_LOCK_KEY]);
+        await tx.query("SET LOCAL lock_timeout = '10s'");
+        if (revokeOld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [CRL_LOCK_KEY]);
+        // A certificate is renewed once: the old row is locked so two concurrent renewals of it cannot both commit.
+        await tx.query('SELECT serial_number FROM certificates WHERE serial_number = $1 FOR UPDATE', [renewedFrom]);
+        const earlier = await tx.query<{ serial_number: string }>('SELECT serial_number FROM certificates WHERE renewed_from = $1 LIMIT 1', [renewedFrom]);
+        if (earlier.length > 0) {
+          throw new CaError('conflict', `certificate ${renewedFrom} was already renewed (into ${earlier[0].serial_number}); renew that one`);
         }
         await tx.query(
           `INSERT INTO certificates (serial_number, account, common_name, subject, public_key_sha256, not_before, not_after,
@@ -159,6 +163,14 @@ export class CertificateRepository {
         return appendedRecords([audit], rows)[0];
       }),
     );
+  }
+
+  /** The certificate a renewal issued from `serialNumber`, if it was renewed (the first, should old data hold several). */
+  async findRenewalOf(serialNumber: string): Promise<IssuedCertificate | null> {
+    const rows = await ledgerCall('reading a renewal', () =>
+      this.sql.query<RawCertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE renewed_from = $1 ORDER BY issued_at, serial_number LIMIT 1`, [serialNumber]),
+    );
+    return rows.length === 1 ? fromRawRow(rows[0]) : null;
   }
 
   async findBySerial(serialNumber: string): Promise<IssuedCertificate | null> {

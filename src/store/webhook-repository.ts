@@ -1,5 +1,6 @@
 import type { DeliveryState, OutboxEvent, Webhook, WebhookDelivery, WebhookEvent } from '../domain/webhook';
 import { ledgerCall } from './ledger-errors';
+import { SecretRepository } from './secret-repository';
 import type { SqlDatabase, SqlRunner } from './sql';
 
 /** The advisory lock that keeps the expiry scan on one replica at a time. */
@@ -102,12 +103,15 @@ export class WebhookRepository {
     return rows.map(toWebhook);
   }
 
-  /** Deletes (soft: its deliveries stay listed) and stops its pending deliveries. */
-  async delete(id: string, at: Date): Promise<boolean> {
+  /** Deletes (soft: its deliveries stay listed), stops its pending deliveries and destroys its wrapped signing secret. */
+  async delete(id: string, at: Date, secretPurpose: string): Promise<boolean> {
     return ledgerCall('deleting the webhook', () =>
       this.sql.transaction(async (tx) => {
         const rows = await tx.query(`UPDATE webhooks SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id`, [id, at]);
-        if (rows.length) await tx.query(`UPDATE webhook_deliveries SET state = 'dead', last_error = 'webhook deleted' WHERE webhook_id = $1 AND state = 'pending'`, [id]);
+        if (rows.length) {
+          await tx.query(`UPDATE webhook_deliveries SET state = 'dead', last_error = 'webhook deleted' WHERE webhook_id = $1 AND state = 'pending'`, [id]);
+          await new SecretRepository(tx).remove(secretPurpose);
+        }
         return rows.length === 1;
       }),
     );

@@ -66,6 +66,30 @@ describe('mtls-ca cert (client CLI)', () => {
     expect(execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.pem'), certPath]).toString()).toContain('OK');
   }, 120_000);
 
+  it('a certificate is renewed once: the same-key request again gets the same successor, a rekey of it is refused (409)', async () => {
+    const out = path.join(dir, 'once');
+    expect((await runCli(['cert', 'request', '--url', service.url, '--cn', 'once', '--ou', 'acme', '--out', out], env())).code).toBe(0);
+    const certPath = path.join(out, 'once.crt');
+    const keyPath = path.join(out, 'once.key');
+    const oldPem = readFileSync(certPath);
+    const oldCopy = path.join(out, 'old.crt');
+    writeFileSync(oldCopy, oldPem);
+    const args = (cert: string) => ['cert', 'renew', '--url', httpsUrl, '--cert', cert, '--key', keyPath, '--ca', path.join(dir, 'ca.pem')];
+    expect((await runCli(args(certPath), {})).code).toBe(0);
+    const successor = new X509Certificate(readFileSync(certPath)).serialNumber;
+    expect(successor).not.toBe(new X509Certificate(oldPem).serialNumber);
+    // The old certificate again (as if its first answer was lost): the same successor, no new certificate.
+    expect((await runCli(args(oldCopy), {})).code).toBe(0);
+    expect(new X509Certificate(readFileSync(oldCopy)).serialNumber).toBe(successor);
+    // A rekey from the old certificate would mint a second successor: refused, naming the first.
+    writeFileSync(oldCopy, oldPem);
+    const rekey = await runCli([...args(oldCopy), '--rekey'], {});
+    expect(rekey.code).not.toBe(0);
+    expect(rekey.stderr).toMatch(/already renewed/);
+    expect(rekey.stderr).toContain(successor.toUpperCase().replace(/^0+/, '').slice(0, 8));
+    expect(readFileSync(oldCopy).equals(oldPem)).toBe(true);
+  }, 120_000);
+
   it('renew --daemon: renews by itself at two thirds of the lifetime (injected clock) and runs the hook', async () => {
     const out = path.join(dir, 'daemon');
     expect((await runCli(['cert', 'request', '--url', service.url, '--cn', 'daemon', '--ou', 'acme', '--out', out], env())).code).toBe(0);

@@ -3,44 +3,13 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
-import type { ClientTlsMaterial, IdentityKeyring } from '../../src/domain/client-identity';
-import { CaError } from '../../src/domain/errors';
 import { startEgress } from '../../src/egress/egress-proxy';
 import { backends } from '../helpers/backends';
 import { curl } from '../helpers/gateway-harness';
 import { freePort, startNginx, type RunningNginx } from '../helpers/nginx';
 import { openssl, tempDir } from '../helpers/openssl';
+import { makeCa, signCsr, type OpensslCa } from '../helpers/partner-ca';
 import { startTestService, type TestService } from '../helpers/test-service';
-
-/**
- * Identities as the outgoing side reads them. Stand-in for the identities service (branch `identities`)
- * until it is merged: the material itself is real (a certificate issued by this CA through the API, and
- * one signed by a separate CA made with openssl).
- */
-/**
- * The service's own identities (`real`), plus partner-signed material the identities API cannot take yet
- * (its CSR and import paths are to come), held here by id.
- */
-class FileKeyring implements IdentityKeyring {
-  readonly items = new Map<string, ClientTlsMaterial>();
-  real: IdentityKeyring | null = null;
-  async tlsMaterial(account: string, identityId: string): Promise<ClientTlsMaterial> {
-    const m = this.items.get(identityId);
-    if (m) {
-      if (m.account !== account) throw new CaError('not-found', 'no such identity');
-      return m;
-    }
-    if (this.real) return this.real.tlsMaterial(account, identityId);
-    throw new CaError('not-found', 'no such identity');
-  }
-}
-
-async function makeCa(dir: string, name: string): Promise<{ crt: string; key: string; pem: string }> {
-  const key = path.join(dir, `${name}.key`);
-  const crt = path.join(dir, `${name}.crt`);
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-subj', `/CN=${name}`, '-days', '2', '-out', crt]);
-  return { crt, key, pem: await fs.readFile(crt, 'utf8') };
-}
 
 async function signWith(dir: string, ca: { crt: string; key: string }, name: string, subject: string, ext: string): Promise<{ crt: string; key: string }> {
   const key = path.join(dir, `${name}.key`);
@@ -63,8 +32,9 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
   let portB: number;
   let serverCa: { pem: string };
   let wrongCa: { pem: string };
-  const keyring = new FileKeyring();
+  let partnerCa: OpensslCa;
   let idA: string;
+  let idB: string;
   let tenant: { appKey: string; appToken: string; headers: Record<string, string> };
   let other: { appKey: string; appToken: string; headers: Record<string, string> };
   const resolver = async (host: string) => {
@@ -75,7 +45,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
 
   beforeAll(async () => {
     dir = await tempDir('forward-');
-    t = await startTestService(backend, { env: { MTLS_CA_MASTER_KEY: 'forward-test-master-key-0123456789abcdef', EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32', FORWARD_TIMEOUT_MS: '3000', FORWARD_MAX_BODY_BYTES: '100000', FORWARD_MAX_CONCURRENT_PER_ACCOUNT: '2' }, keyring, resolver });
+    t = await startTestService(backend, { env: { MTLS_CA_MASTER_KEY: 'forward-test-master-key-0123456789abcdef', EGRESS_ALLOWED_NETWORKS: '127.0.0.1/32', FORWARD_TIMEOUT_MS: '3000', FORWARD_MAX_BODY_BYTES: '100000', FORWARD_MAX_CONCURRENT_PER_ACCOUNT: '2' }, resolver });
     tenant = await t.createKey('acme', ['role:tenant', 'identities:manage', 'forward']);
     other = await t.createKey('globex', ['role:tenant', 'identities:manage', 'forward']);
 
@@ -83,20 +53,24 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     const server = await makeCa(dir, 'server-ca');
     serverCa = server;
     wrongCa = await makeCa(dir, 'wrong-ca');
-    const partnerCa = await makeCa(dir, 'partner-ca');
+    partnerCa = await makeCa(dir, 'partner-ca');
     const srv = await signWith(dir, server, 'nginx', '/CN=partners', 'subjectAltName=DNS:partner-a.test,DNS:partner-b.test,IP:127.0.0.1,IP:127.0.0.2\nextendedKeyUsage=serverAuth\n');
     const ourCa = path.join(dir, 'our-ca.pem');
     await fs.writeFile(ourCa, (await t.http.get('/ca.pem')).text);
 
-    // Identity A: issued here by POST /identities (key generated and wrapped by the service). Identity B: signed by the partner's CA.
-    keyring.real = t.service.identities;
+    // Identity A: issued here by POST /identities (key generated and wrapped by the service). Identity B:
+    // for the partner's CA — the service answers a CSR for a key it keeps, the partner's CA (openssl) signs
+    // it, and the certificate comes back through PUT /identities/{id}/certificate.
     const created = await t.http.post('/identities').set(tenant.headers).send({ name: 'erp', account: 'acme', issue: { commonName: 'erp-connector' } });
     expect(created.status).toBe(201);
     idA = created.body.id;
-    const b = await signWith(dir, partnerCa, 'client-b', '/CN=acme-at-partner-b', 'extendedKeyUsage=clientAuth\n');
-    keyring.items.set('id-b', {
-      identityId: 'id-b', account: 'acme', keyPem: await fs.readFile(b.key, 'utf8'), certificatePem: await fs.readFile(b.crt, 'utf8'), chainPem: [], version: '1',
-    });
+    const pending = await t.http.post('/identities').set(tenant.headers).send({ name: 'partner-b', account: 'acme', csr: { subject: { commonName: 'acme-at-partner-b' } } });
+    expect(pending.status).toBe(201);
+    idB = pending.body.id;
+    const signed = await signCsr(dir, partnerCa, pending.body.csr);
+    const put = await t.http.put(`/identities/${idB}/certificate`).set(tenant.headers).set('Content-Type', 'application/x-pem-file').send(signed);
+    expect(put.status).toBe(200);
+    expect(put.body.state).toBe('active');
 
     portA = await freePort();
     portB = await freePort();
@@ -106,7 +80,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     ssl_certificate ${srv.crt}; ssl_certificate_key ${srv.key};
     ssl_client_certificate ${clientCa}; ssl_verify_client on; ssl_verify_depth 3;
     location = /redirect { return 302 https://elsewhere.example/landing; }
-    location / { return 200 "dn=$ssl_client_s_dn verify=$ssl_client_verify auth=$http_authorization appkey=$http_x_api_appkey uri=$request_uri method=$request_method\\n"; }
+    location / { return 200 "dn=$ssl_client_s_dn verify=$ssl_client_verify auth=$http_authorization appkey=$http_x_api_appkey uri=$request_uri method=$request_method serial=$ssl_client_serial\\n"; }
   }`;
     nginx = await startNginx(path.join(dir, 'nginx'), block(portA, ourCa) + block(portB, partnerCa.crt), [portA, portB]);
 
@@ -135,7 +109,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     const route = (body: object, headers = tenant.headers) => t.http.post('/outbound-routes').set(headers).send(body);
     for (const body of [
       { match: { host: 'partner-a.test', port: portA }, identity: idA, serverCa: serverCa.pem },
-      { match: { host: 'Partner-B.test.', port: portB, pathPrefix: '/api/' }, identity: 'id-b', serverCa: serverCa.pem },
+      { match: { host: 'Partner-B.test.', port: portB, pathPrefix: '/api/' }, identity: idB, serverCa: serverCa.pem },
       { match: { host: 'partner-a.test', port: portA, pathPrefix: '/pinned-elsewhere' }, identity: idA, serverCa: wrongCa.pem },
       { match: { host: '127.0.0.2', port: portA }, identity: idA, serverCa: serverCa.pem },
       { match: { host: '169.254.169.254', port: 443 }, identity: idA },
@@ -304,6 +278,21 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect((await t.http.post('/outbound-routes').set(tenant.headers).send({ account: 'globex', match: { host: 'z.test' }, identity: idA })).status).toBe(403);
   });
 
+  it("presents a partner-CA identity's new certificate on the next request after PUT .../certificate (rotation)", async () => {
+    const before = await forward(`https://partner-b.test:${portB}/api/rotation`);
+    expect(before.status).toBe(200);
+    const identity = await t.http.get(`/identities/${idB}`).set(tenant.headers);
+    expect(before.text).toContain(`serial=${identity.body.serialNumber.toUpperCase()}`);
+    const renewed = await signCsr(dir, partnerCa, identity.body.csr);
+    const put = await t.http.put(`/identities/${idB}/certificate`).set(tenant.headers).set('Content-Type', 'application/x-pem-file').send(renewed);
+    expect(put.status).toBe(200);
+    expect(put.body.serialNumber).not.toBe(identity.body.serialNumber);
+    const after = await forward(`https://partner-b.test:${portB}/api/rotation`);
+    expect(after.status).toBe(200);
+    expect(after.text).toContain('CN=acme-at-partner-b');
+    expect(after.text).toContain(`serial=${put.body.serialNumber.toUpperCase()}`);
+  });
+
   it('applies a changed identity on the next request (no cache)', async () => {
     const list = await t.http.get('/outbound-routes').set(tenant.headers);
     const routeB = list.body.items.find((r: { match: { host: string } }) => r.match.host === 'partner-b.test');
@@ -313,7 +302,7 @@ describe.each(backends())('outbound routes, /forward and the egress proxy agains
     expect(put.status).toBe(200);
     const refused = await forward(`https://partner-b.test:${portB}/api/x`);
     expect(refused.status).toBe(400); // nginx: "The SSL certificate error"
-    const back = await t.http.put(`/outbound-routes/${routeB.id}`).set(tenant.headers).send({ match: routeB.match, identity: 'id-b', serverCa: serverCa.pem });
+    const back = await t.http.put(`/outbound-routes/${routeB.id}`).set(tenant.headers).send({ match: routeB.match, identity: idB, serverCa: serverCa.pem });
     expect(back.status).toBe(200);
     expect((await forward(`https://partner-b.test:${portB}/api/x`)).text).toContain('CN=acme-at-partner-b');
   });

@@ -68,6 +68,8 @@ describe("partners' own PKI at the gateway (pglite)", () => {
       GATEWAY_ALLOW_UNLISTED: 'true',
       GATEWAY_APP_KEY: gatewayKey.appKey,
       GATEWAY_APP_TOKEN: gatewayKey.appToken,
+      // The partner CRL server of the revocation test listens on 127.0.0.1; 127.0.0.2 stays refused.
+      GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS: '127.0.0.1/32',
     });
     gateway = await startGateway(config, pino({ level: process.env.MTLS_CA_TEST_LOG ?? 'silent' }));
   }, 120_000);
@@ -88,6 +90,7 @@ describe("partners' own PKI at the gateway (pglite)", () => {
     const res = await through('partner-client.crt', 'partner-client.key');
     expect(JSON.parse(res.body)).toEqual({ account: 'digibee' });
     expect(seen[seen.length - 1]['x-client-account']).toBe('digibee');
+    expect(seen[seen.length - 1]['x-client-trust']).toBe('partner-ca');
     expect((await through('partner-client.crt', 'partner-client.key', '/digibee/x')).status).toBe(200);
     expect((await through('partner-client.crt', 'partner-client.key', '/globex/x')).status).toBe(403);
     expect((await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin)).status).toBe(200);
@@ -124,11 +127,42 @@ describe("partners' own PKI at the gateway (pglite)", () => {
     }
   }, 120_000);
 
+  it("does not fetch a partner CRL from an address outside GATEWAY_PARTNER_CRL_ALLOWED_NETWORKS (no SSRF through a partner's certificate): fails closed", async () => {
+    let hits = 0;
+    const internal = http.createServer((_req, res) => { hits++; res.end('secret'); });
+    internal.listen(0, '127.0.0.2');
+    await new Promise((r) => internal.once('listening', r));
+    try {
+      const url = `http://127.0.0.2:${(internal.address() as AddressInfo).port}/latest/meta-data`;
+      await fs.writeFile(path.join(dir, 'ssrf-client.ext'), `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\ncrlDistributionPoints=URI:${url}\n`);
+      await o(['req', '-new', ...EC, '-subj', '/CN=ssrf', '-keyout', 'ssrf.key', '-out', 'ssrf.csr']);
+      await o(['x509', '-req', '-in', 'ssrf.csr', '-CA', 'partner-ca.pem', '-CAkey', 'partner-ca.key', '-CAcreateserial', '-out', 'ssrf.crt', '-days', '2', '-extfile', 'ssrf-client.ext']);
+      const anchor = await t.http.post('/trust-anchors').set(t.admin).send({ account: 'digibee', certificate: await pem('partner-ca.pem') });
+      expect(anchor.status).toBe(201);
+      try {
+        await waitFor('the anchor to reach the gateway', async () => (await through('partner-client.crt', 'partner-client.key')).status === 200);
+        // The CRL cannot be fetched (prohibited address), so the status stays unknown: refused, every time.
+        for (let i = 0; i < 3; i++) {
+          const res = await through('ssrf.crt', 'ssrf.key');
+          expect(res.status).toBe(503);
+          expect(res.body).toContain('revocation');
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        expect(hits).toBe(0);
+      } finally {
+        await t.http.delete(`/trust-anchors/${anchor.body.id}`).set(t.admin).expect(200);
+      }
+    } finally {
+      internal.close();
+    }
+  }, 120_000);
+
   it('admits a registered self-signed certificate and rotates to a second one', async () => {
     const first = await t.http.post('/client-certificates').set(t.admin).send({ account: 'nuapay', certificate: await pem('self1.crt') });
     expect(first.status).toBe(201);
     await waitFor('the registration to reach the gateway', async () => (await through('self1.crt', 'self1.key')).status === 200);
     expect(JSON.parse((await through('self1.crt', 'self1.key', '/nuapay/a')).body)).toEqual({ account: 'nuapay' });
+    expect(seen[seen.length - 1]['x-client-trust']).toBe('registered');
     expect((await through('self2.crt', 'self2.key')).status).toBe(401);
     expect((await t.http.post('/client-certificates').set(t.admin).send({ account: 'nuapay', certificate: await pem('self2.crt') })).status).toBe(201);
     await waitFor('the second registration', async () => (await through('self2.crt', 'self2.key')).status === 200);

@@ -77,6 +77,7 @@ describe.each(backends())('the mTLS gateway, end to end with curl (%s)', (backen
     expect(headers['x-client-cert-serial']).toBe(c.serialNumber);
     expect(headers['x-client-cert-subject']).toBe('CN=erp-connector,OU=acme,C=BR');
     expect(headers['x-client-cert-fingerprint']).toMatch(/^[0-9a-f]{64}$/);
+    expect(headers['x-client-trust']).toBe('ca');
   });
 
   it('refuses the same certificate within the refresh interval after it is revoked, without reaching the upstream', async () => {

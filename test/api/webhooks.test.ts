@@ -224,7 +224,11 @@ describe.each(backends())('webhooks delivered over mTLS to a receiver behind ngi
       return items.find((d) => d.serialNumber === c.serialNumber && d.state === 'dead');
     }, 30_000, 50, 'a dead delivery');
     expect(dead).toMatchObject({ attempts: 3, lastStatus: 500 });
+    const purpose = `webhook:${String(res.body.id).replace(/^wh_/, '')}`;
+    expect(await t.service.ledger.sql.query('SELECT 1 FROM wrapped_secrets WHERE purpose = $1', [purpose])).toHaveLength(1);
     expect((await t.http.delete(`/webhooks/${res.body.id}`).set(acme.headers)).status).toBe(204);
+    // The signing secret is destroyed with the webhook.
+    expect(await t.service.ledger.sql.query('SELECT 1 FROM wrapped_secrets WHERE purpose = $1', [purpose])).toHaveLength(0);
   }, 60_000);
 
   it('a tenant sees only its account: webhooks, deliveries, events', async () => {

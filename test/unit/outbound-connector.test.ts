@@ -123,6 +123,21 @@ describe('OutboundConnector against a TLS server requiring client certificates',
     }
   });
 
+  it('does not tell the caller which internal address a host name resolves to (no DNS oracle)', async () => {
+    const c = new OutboundConnector({ resolver: async () => [{ address: '10.20.30.40', family: 4 }] });
+    try {
+      const err = await c.request({ url: 'https://internal.corp.test/', clientTls: material(), serverCaPem: ca }).catch((e) => e);
+      expect(err).toBeInstanceOf(OutboundError);
+      expect(err.type).toBe('destination_ip_prohibited');
+      expect(err.message).toContain('internal.corp.test');
+      expect(err.message).not.toContain('10.20.30.40');
+      expect(err.message).not.toMatch(/private/);
+      expect(err.proxyStatus()).not.toContain('10.20.30.40');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('fails with tls_certificate_error when the server is not signed by the pinned CA, and without client identity the server refuses', async () => {
     const c = new OutboundConnector({ allowedNetworks: ['127.0.0.1/32'], resolver });
     try {
