@@ -34,6 +34,7 @@ export function readMultipart(req: Request, limits: MultipartLimits): Promise<Mu
       return;
     }
     let file: Buffer | null = null;
+    let sawFile = false;
     const fields: Record<string, string> = {};
     let failed = false;
     const fail = (error: CaError) => {
@@ -44,11 +45,12 @@ export function readMultipart(req: Request, limits: MultipartLimits): Promise<Mu
       reject(error);
     };
     parser.on('file', (name, stream, _info) => {
-      if (name !== limits.fileField || file !== null) {
+      if (name !== limits.fileField || sawFile) {
         stream.resume();
         fail(new CaError('invalid-request', `unexpected file field "${name.slice(0, 40)}"; send one file in "${limits.fileField}"`));
         return;
       }
+      sawFile = true;
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('limit', () => fail(new CaError('payload-too-large', `the file is larger than ${limits.maxFileBytes} bytes`)));

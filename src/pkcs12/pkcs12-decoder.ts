@@ -50,8 +50,15 @@ const MAC_NAMES: Record<string, string> = {
 /** Safes and bags beyond these are refused (a 256 KiB file has no business holding more). */
 const MAX_SAFES = 16;
 const MAX_BAGS = 64;
-/** Key-derivation rounds one file may cost in total (MAC and every bag), so a file of many bags cannot pin a core. */
-export const MAX_PKCS12_WORK = 2_000_000;
+/**
+ * Key-derivation work one file may cost in total (MAC and every bag), counted in PKCS#12-KDF hash rounds
+ * (this JavaScript KDF does about 300-500 thousand a second on one core; native PBKDF2 rounds count 1/8).
+ * Decoding is synchronous, so this bounds how long one file holds the event loop (about two seconds).
+ * Real files cost far less: OpenSSL 3 about 6,000, Java 17 about 4,000, JDK 12-16's 100,000-iteration MAC
+ * and 50,000-iteration 3DES/RC2 bags about 400,000.
+ */
+export const MAX_PKCS12_WORK = 600_000;
+const PBKDF2_ROUND_COST = 1 / 8;
 
 export interface Pkcs12MacInfo {
   readonly oid: string;
@@ -122,7 +129,7 @@ class WorkBudget {
   private left = MAX_PKCS12_WORK;
   spend(rounds: number): void {
     this.left -= rounds;
-    if (this.left < 0) throw pkcs12Refusal(`the PKCS#12 file asks for more than ${MAX_PKCS12_WORK} key-derivation rounds in total`, 'too-much-work');
+    if (this.left < 0) throw pkcs12Refusal(`the PKCS#12 file's iteration counts ask for more key-derivation work than accepted (${MAX_PKCS12_WORK} PKCS#12-KDF rounds in total)`, 'too-much-work');
   }
 }
 
@@ -166,7 +173,7 @@ function decrypt(algorithm: AlgorithmIdentifier, password: string, data: Buffer,
   if (oid === PBES2_OID) {
     const scheme = parsePbes2(algorithm.parameters);
     const { kdf } = scheme;
-    budget.spend(kdf.iterations);
+    budget.spend(Math.ceil(kdf.iterations * PBKDF2_ROUND_COST));
     const info: Pkcs12EncryptionInfo = {
       oid,
       name: 'PBES2',
@@ -333,7 +340,7 @@ export function decodePkcs12(der: Uint8Array, password: string): Pkcs12Contents 
     const budget = new WorkBudget();
     const mac = describeMac(pfx);
     if (mac) {
-      budget.spend(mac.iterations);
+      budget.spend(mac.pbmac1 ? Math.ceil(mac.iterations * PBKDF2_ROUND_COST) : mac.iterations);
       verifyPkcs12Mac(pfx, password);
     }
     const safes = parse(authSafeContent(pfx), AuthenticatedSafe, 'authenticated safe');

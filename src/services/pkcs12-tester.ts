@@ -7,7 +7,7 @@ import { createPublicKey, randomUUID, X509Certificate, type KeyObject } from 'no
 import type { Clock } from '../domain/clock';
 import { OID } from '../domain/oids';
 import { encodePem } from '../domain/pem';
-import { OutboundError, type ProxyErrorType } from '../outbound/outbound-error';
+import { classifyTransportError, type ProxyErrorType } from '../outbound/outbound-error';
 import type { HandshakeResult, OutboundRequest } from '../outbound/connector';
 import { javaCompatibility, type JdkVerdict } from '../pkcs12/java-compatibility';
 import { decodePkcs12, type Pkcs12BagAttributes, type Pkcs12Certificate, type Pkcs12Contents, type Pkcs12Key } from '../pkcs12/pkcs12-decoder';
@@ -21,8 +21,9 @@ export interface CertificateSummary {
   readonly subject: string;
   readonly issuer: string;
   readonly serialNumber: string;
-  readonly notBefore: string;
-  readonly notAfter: string;
+  /** Null when Node cannot make a date of it (a malformed validity). */
+  readonly notBefore: string | null;
+  readonly notAfter: string | null;
   readonly sha256: string;
   readonly friendlyName?: string;
   readonly localKeyId?: string;
@@ -95,21 +96,39 @@ function spkiHex(key: KeyObject): string {
   return key.export({ type: 'spki', format: 'der' }).toString('hex');
 }
 
+/** The certificate's public key as SPKI hex, or null when Node cannot read the key (an unknown algorithm). */
+function certificateSpki(cert: X509Certificate): string | null {
+  try {
+    return spkiHex(cert.publicKey);
+  } catch {
+    return null;
+  }
+}
+
 function summary(cert: X509Certificate, attributes?: Pkcs12BagAttributes): CertificateSummary {
   return {
     subject: cert.subject.replace(/\n/g, ', '),
     issuer: cert.issuer.replace(/\n/g, ', '),
     serialNumber: cert.serialNumber.toLowerCase(),
-    notBefore: new Date(cert.validFrom).toISOString(),
-    notAfter: new Date(cert.validTo).toISOString(),
+    notBefore: isoOrNull(cert.validFrom),
+    notAfter: isoOrNull(cert.validTo),
     sha256: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
     ...(attributes?.friendlyName !== undefined ? { friendlyName: attributes.friendlyName } : {}),
     ...(attributes?.localKeyId !== undefined ? { localKeyId: attributes.localKeyId } : {}),
   };
 }
 
+function isoOrNull(text: string): string | null {
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? null : new Date(time).toISOString();
+}
+
 function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false; // a key or signature algorithm Node cannot use
+  }
 }
 
 /** The leaf: the certificate of the key (one key), else the one sharing a key's localKeyId, else the first that issues nothing else. */
@@ -117,7 +136,7 @@ function findLeaf(contents: Pkcs12Contents): Pkcs12Certificate | null {
   const certs = contents.certificates;
   for (const key of contents.keys) {
     const spki = spkiHex(createPublicKey(key.privateKey));
-    const match = certs.find((c) => spkiHex(c.certificate.publicKey) === spki);
+    const match = certs.find((c) => certificateSpki(c.certificate) === spki);
     if (match) return match;
   }
   for (const key of contents.keys) {
@@ -145,7 +164,7 @@ export class Pkcs12Tester {
     const warnings: string[] = [];
     const now = this.deps.clock.now().getTime();
     const leafEntry = findLeaf(contents);
-    const leafSpki = leafEntry ? spkiHex(leafEntry.certificate.publicKey) : null;
+    const leafSpki = leafEntry ? certificateSpki(leafEntry.certificate) : null;
 
     const keys = contents.keys.map((k) => ({
       ...describeKey(k.privateKey),
@@ -197,13 +216,20 @@ export class Pkcs12Tester {
     let leaf: Pkcs12TestReport['leaf'] = null;
     if (leafEntry) {
       const cert = leafEntry.certificate;
-      const notBefore = new Date(cert.validFrom).getTime();
-      const notAfter = new Date(cert.validTo).getTime();
-      const validNow = notBefore <= now && now <= notAfter;
+      const notBefore = Date.parse(cert.validFrom);
+      const notAfter = Date.parse(cert.validTo);
+      const validNow = notBefore <= now && now <= notAfter; // false when either is NaN
       const eku = cert.keyUsage; // Node: the extended key usage OIDs (undefined: no EKU extension)
       const clientAuth = eku === undefined || eku.includes(OID.clientAuth);
-      leaf = { ...summary(cert, leafEntry.attributes), validNow, clientAuth, key: describeKey(cert.publicKey) };
-      if (now < notBefore) warnings.push('the leaf certificate is not valid yet');
+      let key: KeyDescription = { type: 'unknown' };
+      try {
+        key = describeKey(cert.publicKey);
+      } catch {
+        warnings.push("the leaf certificate's key algorithm is not one Node reads");
+      }
+      leaf = { ...summary(cert, leafEntry.attributes), validNow, clientAuth, key };
+      if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) warnings.push("the leaf certificate's validity dates cannot be read");
+      else if (now < notBefore) warnings.push('the leaf certificate is not valid yet');
       else if (now > notAfter) warnings.push('the leaf certificate has expired');
       else if (notAfter - now < EXPIRY_WARNING_MS) warnings.push('the leaf certificate expires within 30 days');
       if (!clientAuth) warnings.push('the leaf certificate has an extended key usage without clientAuth: servers refuse it as a client certificate');
@@ -211,12 +237,13 @@ export class Pkcs12Tester {
     }
 
     warnings.push(...protectionWarnings(contents));
-    for (const v of javaCompatibility(contents)) {
+    const java = javaCompatibility(contents);
+    for (const v of java) {
       if (v.loads !== 'yes') warnings.push(`Java (${v.description}) ${v.loads === 'no' ? 'cannot use' : 'may not load'} this file: ${v.reasons[0]}`);
     }
     return {
       protection: { mac: contents.mac, safes: contents.safes, keys: contents.keys.map((k) => ({ bagType: k.bagType, encryption: k.encryption })) },
-      javaCompatibility: javaCompatibility(contents),
+      javaCompatibility: java,
       keys,
       leaf,
       chain: { certificates: chainReport, missingIssuer, unrelated },
@@ -230,7 +257,7 @@ export class Pkcs12Tester {
     const chain = report.chain.certificates;
     if (!key || chain.length === 0) return { target, outcome: 'failed', error: 'http_request_error', detail: 'the file has no key matching its certificate to present' };
     const pem = (sha256: string) => {
-      const entry = contents.certificates.find((c) => summary(c.certificate).sha256 === sha256)!;
+      const entry = contents.certificates.find((c) => c.certificate.fingerprint256.replace(/:/g, '').toLowerCase() === sha256)!;
       return encodePem('CERTIFICATE', entry.der);
     };
     // The trust anchor, if the file has it, is left out: the server has its own.
@@ -259,8 +286,9 @@ export class Pkcs12Tester {
         serverSubject: result.serverSubject,
         httpStatus: result.httpStatus,
       };
-    } catch (err) {
-      if (!(err instanceof OutboundError)) throw err;
+    } catch (caught) {
+      // Whatever the attempt threw (a serverCa Node cannot read, too), it is the report's, not a 5xx.
+      const err = classifyTransportError(caught);
       const refused = err.type === 'tls_alert_received' || err.type === 'destination_ip_prohibited' || err.type === 'http_request_denied';
       return { target, outcome: refused ? 'refused' : 'failed', error: err.type, detail: err.message };
     }

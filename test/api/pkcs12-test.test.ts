@@ -164,10 +164,14 @@ describe('POST /pkcs12/test: the PKCS#12 tester', () => {
     expect(stranger.body.handshake).toMatchObject({ outcome: 'refused', httpStatus: 400, error: 'client_certificate_refused' });
   });
 
-  it('refuses a loopback target outside EGRESS_ALLOWED_NETWORKS in the report, and a target without the forward permission', async () => {
+  it('reports a loopback target outside EGRESS_ALLOWED_NETWORKS as refused, an untrusted server and a closed port as failed; a target needs the forward permission', async () => {
     const res = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.2:${port}/`, serverCa: serverCaPem }, forwarder.headers);
     expect(res.status).toBe(200);
     expect(res.body.handshake).toMatchObject({ outcome: 'refused', error: 'destination_ip_prohibited' });
+    const untrusted = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${port}/` }, forwarder.headers);
+    expect(untrusted.body.handshake).toMatchObject({ outcome: 'failed', error: 'tls_certificate_error' }); // no serverCa: the system store
+    const closed = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${await freePort()}/`, serverCa: serverCaPem }, forwarder.headers);
+    expect(closed.body.handshake).toMatchObject({ outcome: 'failed', error: 'connection_refused' });
     const denied = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${port}/` });
     expect(denied.status).toBe(403);
     const plain = await upload('default.p12', { password: PASSWORD, target: `http://127.0.0.1:${port}/` }, forwarder.headers);

@@ -5,13 +5,19 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DigestInfo } from '@peculiar/asn1-rsa';
-import { MacData, PFX } from '@peculiar/asn1-pfx';
+import { AuthenticatedSafe, MacData, PFX } from '@peculiar/asn1-pfx';
+import { ContentInfo } from '@peculiar/asn1-cms';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { CaError } from '../../src/domain/errors';
 import { encodePkcs12 } from '../../src/pkcs12';
+import { EncryptedData } from '../../src/pkcs12/encrypted-data';
 import { Pbkdf2Params, Pbmac1Params } from '../../src/pkcs12/pbes2-params';
+import { PKCS12PbeParams } from '../../src/pkcs12/pkcs12-pbe';
 import { decodePkcs12, type Pkcs12Contents } from '../../src/pkcs12/pkcs12-decoder';
+import { systemClock } from '../../src/domain/clock';
+import { Pkcs12Tester } from '../../src/services/pkcs12-tester';
+import { javaCompatibility } from '../../src/pkcs12/java-compatibility';
 import { openssl, tempDir } from '../helpers/openssl';
 
 const run = promisify(execFile);
@@ -142,6 +148,23 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
     expectRefusal(() => decodePkcs12(new Uint8Array(AsnConvert.serialize(pfx)), PASSWORD), 'too-much-work');
   });
 
+  it('refuses a file whose bags ask for more key-derivation work than the budget, before doing it', async () => {
+    // A file without a MAC (nothing then stops the decoder before the bags), its 3DES certificate safe's iteration count raised.
+    await openssl(['pkcs12', '-export', '-legacy', '-nomac', '-certpbe', 'PBE-SHA1-3DES', '-inkey', path.join(dir, 'leaf.key'), '-in', path.join(dir, 'leaf.pem'), '-passout', `pass:${PASSWORD}`, '-out', path.join(dir, 'nomac-legacy.p12')]);
+    const pfx = AsnConvert.parse(await file('nomac-legacy.p12'), PFX);
+    const safes = AsnConvert.parse(AsnConvert.parse(pfx.authSafe.content, OctetString).buffer, AuthenticatedSafe);
+    const index = safes.findIndex((ci) => ci.contentType === '1.2.840.113549.1.7.6');
+    const encrypted = AsnConvert.parse(safes[index].content, EncryptedData);
+    const algorithm = encrypted.encryptedContentInfo.contentEncryptionAlgorithm;
+    const params = AsnConvert.parse(algorithm.parameters!, PKCS12PbeParams);
+    expect(decodePkcs12(await file('nomac-legacy.p12'), PASSWORD).certificates).toHaveLength(1);
+    params.iterations = 900_000;
+    algorithm.parameters = AsnConvert.serialize(params);
+    safes[index] = new ContentInfo({ contentType: safes[index].contentType, content: AsnConvert.serialize(encrypted) });
+    pfx.authSafe = new ContentInfo({ contentType: pfx.authSafe.contentType, content: AsnConvert.serialize(new OctetString(AsnConvert.serialize(safes))) });
+    expectRefusal(() => decodePkcs12(new Uint8Array(AsnConvert.serialize(pfx)), PASSWORD), 'too-much-work');
+  });
+
   it('verifies a PBMAC1 (RFC 9579) MAC: PBKDF2-HMAC-SHA256 key over the UTF-8 password, HMAC-SHA256', async () => {
     const pfx = AsnConvert.parse(await file('default.p12'), PFX);
     const content = Buffer.from(AsnConvert.parse(pfx.authSafe.content, OctetString).buffer);
@@ -162,9 +185,11 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
     expect(contents.mac).toEqual({ oid: '1.2.840.113549.1.5.14', algorithm: 'PBMAC1', iterations: 4096, saltLength: 16, pbmac1: { prf: 'PBKDF2-hmacWithSHA256', mac: 'hmacWithSHA256', keyLength: 32 } });
     expect(contents.keys).toHaveLength(1);
     expectRefusal(() => decodePkcs12(der, 'wrong'), 'wrong-password');
+    // Java reads PBMAC1 from JDK 26; 17 and 21 only with a backport; older lines not at all.
+    expect(javaCompatibility(contents).map((v) => [v.jdk, v.loads])).toEqual([['legacy', 'no'], ['8u301+', 'no'], ['11.0.12+', 'no'], ['17', 'depends'], ['21', 'depends']]);
   });
 
-  it('answers every truncated, bit-flipped or random input with a 422 invalid-pkcs12, never another error', async () => {
+  it('answers every truncated, bit-flipped or random input with a 422 invalid-pkcs12, never another error (the tester analyses what decodes)', async () => {
     const originals = [await file('default.p12'), await file('legacy.p12'), await file('nomac.p12')];
     const inputs: Buffer[] = [Buffer.from('not a pkcs12 file'), Buffer.alloc(300_000, 0x30), Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])];
     for (let i = 0; i < 40; i++) inputs.push(randomBytes(1 + Math.floor(Math.random() * 4000)));
@@ -177,9 +202,10 @@ describe('decodePkcs12: reading PKCS#12 files written by openssl, keytool and ou
       }
     }
     let refused = 0;
+    const tester = new Pkcs12Tester({ clock: systemClock, connector: { handshake: () => Promise.reject(new Error('not in this test')) } });
     for (const input of inputs) {
       try {
-        decodePkcs12(input, PASSWORD);
+        tester.analyse(decodePkcs12(input, PASSWORD)); // what decodes, the tester's analysis must take too
       } catch (e) {
         if (!(e instanceof CaError) || e.kind !== 'invalid-pkcs12') throw new Error(`unexpected ${String(e)} for input ${input.toString('hex').slice(0, 80)}`);
         refused++;
