@@ -123,6 +123,9 @@ export class PartnerCrlCache {
   private async download(url: string): Promise<Buffer> {
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
     const res = await this.connector.request({ url, method: 'GET', signal });
+    // Destroying an unread undici body emits 'error' (RequestAbortedError): unheard, it would end the gateway
+    // process. Whatever goes wrong here is already reported by the throw below.
+    res.body.on('error', () => undefined);
     try {
       if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}`);
       if (Number(res.headers['content-length'] ?? 0) > MAX_CRL_BYTES) throw new Error('CRL too large');
