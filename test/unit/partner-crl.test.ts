@@ -16,6 +16,12 @@ import { eventually } from '../helpers/sign';
  * 1. An answer other than 200 (or a declared body over 4 MiB) was dropped with `res.body.destroy()` on an
  *    unread undici body, which emits an 'error' event nobody listened to: the gateway process exited. Any
  *    partner CA (it names the URL), the CRL host, or whoever sits on a plain-HTTP path could stop the gateway.
+ *
+ * 2. A failed CRL fetch must not count as a fresh CRL. The cache keeps answering from the
+ * last CRL it verified until that one is past its nextUpdate and older than maxStaleMs; then 'unknown', so
+ * the gateway refuses (GATEWAY_FAIL_OPEN=false). Before the fix every failed attempt moved `fetchedAt` on,
+ * so a CRL server that went away (or was blocked by whoever holds a revoked certificate) left the last
+ * CRL "good" for ever and certificates revoked since were admitted.
  */
 describe('PartnerCrlCache: fetching partner CRLs', () => {
   let dir: string;
@@ -67,5 +73,22 @@ describe('PartnerCrlCache: fetching partner CRLs', () => {
     } finally {
       failing = false;
     }
+  });
+
+  it("answers 'unknown' once the last CRL is past nextUpdate and maxStaleMs, however often the refetch fails", async () => {
+    const anchor = (globalThis as { anchor?: X509Certificate }).anchor!;
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/partner.crl`;
+    const cache = new PartnerCrlCache(100, 1_000, connector, pino({ level: 'silent' }));
+    const serial = '0A1B2C';
+    await eventually(async () => cache.status(url, anchor, serial).status === 'good', 20_000, 50, 'the first CRL fetched');
+    failing = true;
+    // Every call also starts a refetch (refreshMs 100), which fails from now on.
+    await eventually(async () => cache.status(url, anchor, serial).status === 'unknown', 30_000, 50, "'unknown' after nextUpdate + maxStaleMs");
+    expect(cache.status(url, anchor, serial)).toEqual({ status: 'unknown', known: true });
+    // A fresh CRL again: good again.
+    failing = false;
+    await openssl(['ca', '-config', path.join(dir, 'crlca', 'ca.cnf'), '-gencrl', '-crlsec', '3600', '-keyfile', path.join(dir, 'stale-partner-ca.key'), '-cert', path.join(dir, 'stale-partner-ca.crt'), '-out', path.join(dir, 'crlca', 'crl.pem')]);
+    crlPem = await fs.readFile(path.join(dir, 'crlca', 'crl.pem'));
+    await eventually(async () => cache.status(url, anchor, serial).status === 'good', 20_000, 50, 'the new CRL fetched');
   });
 });
