@@ -32,6 +32,9 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
     await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=client/OU=acme', '-days', '2',
       '-keyout', p('client.key'), '-out', p('client.pem')]);
     await openssl(['pkcs12', '-export', '-inkey', p('client.key'), '-in', p('client.pem'), '-passout', 'pass:scope-pw', '-out', p('client.p12')]);
+    // A key Node will not load into a TLS context (OpenSSL security level: "ee key too small").
+    await openssl(['req', '-x509', '-newkey', 'rsa:512', '-nodes', '-subj', '/CN=weak/OU=acme', '-days', '2', '-keyout', p('weak.key'), '-out', p('weak.pem')]);
+    await openssl(['pkcs12', '-export', '-inkey', p('weak.key'), '-in', p('weak.pem'), '-passout', 'pass:scope-pw', '-out', p('weak.p12')]);
     // An internal HTTPS service that no outbound route of the account names.
     server = https.createServer({ key: await fs.readFile(p('server.key')), cert: await fs.readFile(p('server.pem')) }, (req, res) => {
       seen.push(`${req.method} ${req.url}`);
@@ -65,5 +68,19 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
     // Today: 200, handshake { outcome: 'ok', httpStatus: 200 }, and the internal service saw the GET.
     expect(seen).toEqual([]);
     expect(res.status).toBe(403);
+  });
+
+  it('answers for a file whose key Node refuses in TLS (512-bit RSA), and the service lives on (it used to exit on the unhandled rejection)', async () => {
+    const res = await t.http
+      .post('/pkcs12/test')
+      .set(forwarder.headers)
+      .attach('file', p('weak.p12'), 'weak.p12')
+      .field('password', 'scope-pw')
+      .field('target', internalUrl)
+      .field('serverCa', await fs.readFile(p('server.pem'), 'utf8'));
+    // 403 once the target must be one of the account's routes; until then a report of a failed handshake.
+    if (res.status === 200) expect(res.body.handshake).toMatchObject({ outcome: 'failed', error: 'tls_protocol_error' });
+    else expect(res.status).toBe(403);
+    expect((await t.http.get('/healthz')).status).toBe(200);
   });
 });
