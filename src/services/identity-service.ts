@@ -179,7 +179,12 @@ export class IdentityService implements IdentityKeyring {
       createdAt: now,
       updatedAt: now,
     };
-    const entry = this.auditEntry(principal, identity, 'identity.create', origin, { origin: params.origin, exportable: String(params.exportable) });
+    const entry = this.auditEntry(principal, identity, 'identity.create', origin, {
+      origin: params.origin,
+      exportable: String(params.exportable),
+      // An imported identity brings its certificate: the record names which one.
+      ...(cert?.fingerprintSha256 ? { fingerprintSha256: cert.fingerprintSha256 } : {}),
+    });
     const stored = await this.deps.repository.insert(identity, identityKeyPurpose(identity.id), pkcs8Der(key), vault, entry);
     if (!stored) throw new CaError('conflict', `account "${params.account}" already has an identity named "${params.name}"`);
     return identity;
