@@ -12,7 +12,10 @@ const MAX_ENTRIES = 512;
 
 interface Entry {
   revoked: Set<string> | null;
+  /** When the CRL held was fetched (and verified): only a success moves it. */
   fetchedAt: number;
+  /** When the last fetch was tried, successful or not: schedules the next one. */
+  attemptedAt: number;
   thisUpdate: number;
   nextUpdate: number;
   inflight: boolean;
@@ -65,7 +68,7 @@ export class PartnerCrlCache {
   status(url: string, anchor: NodeCertificate, serialHex: string, now = Date.now()): { status: PartnerCrlStatus; known: boolean } {
     const entry = this.entryFor(url, anchor);
     if (!entry) return { status: 'unknown', known: false };
-    if (!entry.inflight && now - entry.fetchedAt >= this.refreshMs) void this.fetch(url, anchor, entry);
+    if (!entry.inflight && now - entry.attemptedAt >= this.refreshMs) void this.fetch(url, anchor, entry);
     const usable = entry.revoked !== null && (now <= entry.nextUpdate || now - entry.fetchedAt <= this.maxStaleMs);
     if (entry.revoked?.has(serialKey(serialHex))) return { status: 'revoked', known: true };
     return { status: usable ? 'good' : 'unknown', known: entry.revoked !== null };
@@ -88,7 +91,7 @@ export class PartnerCrlCache {
     }
     urls.add(url);
     this.urlsPerAnchor.set(anchor.fingerprint256, urls);
-    const entry: Entry = { revoked: null, fetchedAt: 0, thisUpdate: 0, nextUpdate: 0, inflight: false };
+    const entry: Entry = { revoked: null, fetchedAt: 0, attemptedAt: 0, thisUpdate: 0, nextUpdate: 0, inflight: false };
     this.entries.set(key, entry);
     return entry;
   }
@@ -109,11 +112,13 @@ export class PartnerCrlCache {
       if (nextUpdate !== undefined && nextUpdate < now) throw new Error('CRL is past its nextUpdate');
       entry.revoked = new Set((crl.entries ?? []).map((e) => serialKey(e.serialNumber)));
       entry.fetchedAt = now;
+      entry.attemptedAt = now;
       entry.thisUpdate = thisUpdate;
       entry.nextUpdate = nextUpdate ?? now + this.maxStaleMs;
     } catch (err) {
       this.logger.warn({ url, err: err instanceof Error ? err.message : String(err) }, 'partner CRL not fetched');
-      entry.fetchedAt = Date.now() - this.refreshMs / 2; // retry sooner than a full period
+      // Retry sooner than a full period; the CRL held keeps its age (a failure must not make it look fresh).
+      entry.attemptedAt = Date.now() - this.refreshMs / 2;
     } finally {
       entry.inflight = false;
     }
@@ -123,6 +128,9 @@ export class PartnerCrlCache {
   private async download(url: string): Promise<Buffer> {
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
     const res = await this.connector.request({ url, method: 'GET', signal });
+    // Destroying an unread undici body emits 'error' (RequestAbortedError): unheard, it would end the gateway
+    // process. Whatever goes wrong here is already reported by the throw below.
+    res.body.on('error', () => undefined);
     try {
       if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}`);
       if (Number(res.headers['content-length'] ?? 0) > MAX_CRL_BYTES) throw new Error('CRL too large');

@@ -45,6 +45,9 @@ export function readMultipart(req: Request, limits: MultipartLimits): Promise<Mu
       reject(error);
     };
     parser.on('file', (name, stream, _info) => {
+      // busboy destroys the file stream with an error when the form ends inside it: unheard, that error
+      // would end the process. The parser reports the same failure on its own 'error'.
+      stream.on('error', (cause) => fail(new CaError('invalid-request', 'the multipart body ends inside a file', { cause })));
       if (name !== limits.fileField || sawFile) {
         stream.resume();
         fail(new CaError('invalid-request', `unexpected file field "${name.slice(0, 40)}"; send one file in "${limits.fileField}"`));

@@ -266,17 +266,23 @@ export class OutboundConnector {
       const hostname = opts.hostname.startsWith('[') ? opts.hostname.slice(1, -1) : opts.hostname;
       this.resolveChecked(hostname).then(
         ({ address }) => {
-          inner(
-            {
-              ...opts,
-              hostname: address,
-              host: address,
-              // SNI and the certificate name check use the URL's host name — never the address, and never
-              // a Host header undici may have derived a servername from
-              servername: isIP(hostname) ? undefined : hostname.replace(/\.$/, ''),
-            },
-            callback,
-          );
+          try {
+            inner(
+              {
+                ...opts,
+                hostname: address,
+                host: address,
+                // SNI and the certificate name check use the URL's host name — never the address, and never
+                // a Host header undici may have derived a servername from
+                servername: isIP(hostname) ? undefined : hostname.replace(/\.$/, ''),
+              },
+              callback,
+            );
+          } catch (err) {
+            // tls.connect throws at once when Node cannot load the key or certificates (e.g. "ee key too
+            // small"): an answer for the caller, never an unhandled rejection that ends the process.
+            callback(err as Error, null);
+          }
         },
         (err: unknown) => callback(err as Error, null),
       );

@@ -10,7 +10,7 @@ import type { Clock } from '../domain/clock';
 import { NAME_PATTERN } from '../domain/csr-policy';
 import { CaError } from '../domain/errors';
 import { encodePem } from '../domain/pem';
-import { isReservedAccount, mayActOnAccount, type Principal } from '../domain/permissions';
+import { hasPermission, isReservedAccount, mayActOnAccount, type Principal } from '../domain/permissions';
 import { encodePkcs12 } from '../pkcs12';
 import type { IdentityCertificate, IdentityRepository } from '../store/identity-repository';
 import { certificatesOf, readImport, type ImportSource } from './identity-import';
@@ -71,6 +71,10 @@ export class IdentityService implements IdentityKeyring {
   ): Promise<ClientIdentity> {
     this.checkTarget(principal, params.account, params.name);
     if (!NAME_PATTERN.test(params.commonName)) throw new CaError('subject-not-allowed', 'commonName: 1-64 letters, digits, ".", "_" or "-"');
+    // Exported, it is a client certificate of this CA with its key in the caller's hands: what signing gives.
+    if (params.exportable && !hasPermission(principal, 'certificates:sign')) {
+      throw new CaError('forbidden', 'an exportable identity issued here needs a key with certificates:sign as well (its export is a client certificate of this CA with its key)');
+    }
     const vault = this.vault();
     const key = await generateHeldKey(params.keyType);
     const subjectDer = encodeSubject({ CN: params.commonName, OU: params.account });
@@ -175,7 +179,12 @@ export class IdentityService implements IdentityKeyring {
       createdAt: now,
       updatedAt: now,
     };
-    const entry = this.auditEntry(principal, identity, 'identity.create', origin, { origin: params.origin, exportable: String(params.exportable) });
+    const entry = this.auditEntry(principal, identity, 'identity.create', origin, {
+      origin: params.origin,
+      exportable: String(params.exportable),
+      // An imported identity brings its certificate: the record names which one.
+      ...(cert?.fingerprintSha256 ? { fingerprintSha256: cert.fingerprintSha256 } : {}),
+    });
     const stored = await this.deps.repository.insert(identity, identityKeyPurpose(identity.id), pkcs8Der(key), vault, entry);
     if (!stored) throw new CaError('conflict', `account "${params.account}" already has an identity named "${params.name}"`);
     return identity;

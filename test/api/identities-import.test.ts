@@ -52,6 +52,10 @@ describe.each(backends())('imported client identities (PEM, PKCS#12) and PKCS#12
     expect(JSON.stringify(res.body)).not.toMatch(/PRIVATE KEY/);
     const material = await t.service.identities.tlsMaterial('acme', res.body.id);
     expect(createPrivateKey(material.keyPem).export({ type: 'pkcs8', format: 'pem' })).toBe(createPrivateKey(client.keyPem).export({ type: 'pkcs8', format: 'pem' }));
+    // The audit record names the imported certificate.
+    const audit = await t.http.get('/audit?action=identity.create').set(t.admin);
+    const record = audit.body.items.find((r: { details: { identityId?: string } }) => r.details.identityId === res.body.id);
+    expect(record.details).toMatchObject({ origin: 'imported', fingerprintSha256: res.body.fingerprint });
   });
 
   it('imports PKCS#1 (RSA) and SEC1 (EC) keys', async () => {

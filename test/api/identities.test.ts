@@ -41,6 +41,25 @@ describe.each(backends())('client identities on %s', (backend) => {
     expect(after).toHaveLength(0);
   });
 
+  it('issues an exportable identity only to a key that may also sign (else identities:manage alone would mint client certificates of this CA with their keys)', async () => {
+    const body = { name: 'minted', account: 'acme', exportable: true, issue: { commonName: 'minted-client', keyType: 'ec-p256' } };
+    const refused = await t.http.post('/identities').set(acme.headers).send(body);
+    expect(refused.status).toBe(403);
+    expect(refused.headers['content-type']).toMatch(PROBLEM);
+    expect(refused.body.detail).toContain('certificates:sign');
+    const listed = await t.http.get('/identities').set(acme.headers);
+    expect(listed.body.items.map((i: { name: string }) => i.name)).not.toContain('minted');
+
+    const signer = await t.createKey('acme', ['identities:manage', 'certificates:sign']);
+    const allowed = await t.http.post('/identities').set(signer.headers).send(body);
+    expect(allowed.status).toBe(201);
+    const exported = await t.http.post(`/identities/${allowed.body.id}/pkcs12`).set(signer.headers).send({ password: 'export-pw-123' });
+    expect(exported.status).toBe(200);
+    // Imported and partner-CA identities stay exportable with identities:manage alone: their certificate is not this CA's.
+    const nonExportable = await t.http.post('/identities').set(acme.headers).send({ ...body, name: 'kept-inside', exportable: false });
+    expect(nonExportable.status).toBe(201);
+  });
+
   it('leaves no private key readable anywhere in the ledger (every text and bytea column of every table)', async () => {
     const res = await t.http.post('/identities').set(acme.headers).send({ name: 'scan', account: 'acme', issue: { commonName: 'scan', keyType: 'rsa-2048' } });
     expect(res.status).toBe(201);
