@@ -170,7 +170,10 @@ export function createApp(deps: AppDeps): Express {
   if (deps.outbound) app.use('/outbound-routes', noStore, outboundRoutesRouter({ keys: deps.keys, routes: deps.outbound.routes }));
   if (deps.webhooks) app.use('/webhooks', noStore, webhooksRouter({ keys: deps.keys, webhooks: deps.webhooks }));
   if (deps.identities) app.use('/identities', identitiesRouter({ keys: deps.keys, identities: deps.identities }));
-  if (deps.pkcs12Tester) app.use('/pkcs12', pkcs12TestRouter({ keys: deps.keys, tester: deps.pkcs12Tester }));
+  if (deps.pkcs12Tester) {
+    const forwarder = deps.outbound?.forwarder;
+    app.use('/pkcs12', pkcs12TestRouter({ keys: deps.keys, tester: deps.pkcs12Tester, admitTarget: forwarder ? (principal, target) => forwarder.admit(principal, target) : null }));
+  }
 
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);

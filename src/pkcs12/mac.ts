@@ -1,4 +1,4 @@
-import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { type MacData, PFX } from '@peculiar/asn1-pfx';
 import { pkcs12Refusal } from './pkcs12-error';
@@ -77,11 +77,15 @@ export function verifyPkcs12Mac(pfx: PFX, password: string): string {
     const found = MAC_HASHES[oid];
     if (!found) throw pkcs12Refusal(`unsupported PKCS#12 MAC digest ${oid}`, 'unsupported');
     hash = found;
+    // The MAC key is as long as the HMAC's digest: a file's longer "digest" would make the KDF derive (and
+    // run its iterations for) every block of it, outside the work budget. Such a MAC cannot verify anyway.
+    const digestLength = createHash(hash).digest().length;
+    if (expected.length !== digestLength) throw pkcs12Refusal(`the PKCS#12 MAC must be ${digestLength} bytes (HMAC-${hash.toUpperCase()})`, 'malformed');
     const iterations = macData.iterations ?? 1;
     if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PKCS12_ITERATIONS) {
       throw pkcs12Refusal(`PKCS#12 MAC iteration count must be 1 to ${MAX_PKCS12_ITERATIONS}`, 'too-much-work');
     }
-    key = pkcs12Kdf(hash, bmpPassword(password), Buffer.from(macData.macSalt.buffer), KDF_MAC, iterations, expected.length || 1);
+    key = pkcs12Kdf(hash, bmpPassword(password), Buffer.from(macData.macSalt.buffer), KDF_MAC, iterations, digestLength);
   }
   const actual = createHmac(hash, key).update(content).digest();
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import type { IdentityKeyring } from '../domain/client-identity';
 import { CaError } from '../domain/errors';
-import { matchRoute, type OutboundTarget } from '../domain/outbound-route';
+import { matchRoute, type OutboundRoute, type OutboundTarget } from '../domain/outbound-route';
 import type { Principal } from '../domain/permissions';
 import type { OutboundConnector, OutboundResponse } from '../outbound/connector';
 import { OutboundError } from '../outbound/outbound-error';
@@ -93,12 +93,12 @@ export class Forwarder {
     this.rateRule = { scope: 'forward-key', limit: deps.limits.ratePerKey, windowMs: 1000 };
   }
 
-  async forward(principal: Principal, target: OutboundTarget, req: ForwardRequest): Promise<Forwarded> {
+  /**
+   * What every outgoing request of a key passes first (/forward, the egress proxy, the P12 tester's live
+   * handshake): the per-key rate, then a route of the key's account that matches the target (403 if none).
+   */
+  async admit(principal: Principal, target: OutboundTarget): Promise<OutboundRoute> {
     const { limits } = this.deps;
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
-      throw new CaError('payload-too-large', `a forwarded body may have at most ${limits.maxBodyBytes} bytes`);
-    }
     if (limits.ratePerKey > 0) {
       const decision = await this.deps.limiter.take(this.rateRule, principal.appKey);
       if (!decision.allowed) {
@@ -114,6 +114,16 @@ export class Forwarder {
         extensions: { proxyStatus: 'destination_not_found' },
       });
     }
+    return route;
+  }
+
+  async forward(principal: Principal, target: OutboundTarget, req: ForwardRequest): Promise<Forwarded> {
+    const { limits } = this.deps;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+      throw new CaError('payload-too-large', `a forwarded body may have at most ${limits.maxBodyBytes} bytes`);
+    }
+    const route = await this.admit(principal, target);
     const material = await this.deps.keyring.tlsMaterial(principal.account, route.identityId).catch((e: unknown) => {
       if (e instanceof CaError && (e.kind === 'not-found' || e.kind === 'conflict')) {
         throw new CaError('conflict', `the route's identity "${route.identityId}" has no usable certificate: ${e.detail}`);

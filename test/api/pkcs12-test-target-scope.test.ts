@@ -13,8 +13,8 @@ import { startTestService, type TestService } from '../helpers/test-service';
  * `GET <any path and query>` there, reporting the status. A forward-only key so reaches internal HTTPS
  * services no route names, outside the per-key forward rate limit and without an audit record.
  *
- * `it.failing` until src/http/routes/pkcs12-test.ts / src/services/pkcs12-tester.ts check the target
- * against the account's outbound routes (or require identities:manage); then turn it into `it`.
+ * Fixed: the tester's target is admitted as /forward admits a request (Forwarder.admit: the per-key
+ * forward rate and a matching outbound route of the key's account).
  */
 describe('POST /pkcs12/test target: kept to what /forward may reach (review finding)', () => {
   let t: TestService;
@@ -57,7 +57,7 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
     expect(seen).toEqual([]);
   });
 
-  it.failing('the tester refuses it too, and sends nothing there', async () => {
+  it('the tester refuses it too, and sends nothing there', async () => {
     const res = await t.http
       .post('/pkcs12/test')
       .set(forwarder.headers)
@@ -65,12 +65,11 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
       .field('password', 'scope-pw')
       .field('target', internalUrl)
       .field('serverCa', await fs.readFile(p('server.pem'), 'utf8'));
-    // Today: 200, handshake { outcome: 'ok', httpStatus: 200 }, and the internal service saw the GET.
     expect(seen).toEqual([]);
     expect(res.status).toBe(403);
   });
 
-  it('answers for a file whose key Node refuses in TLS (512-bit RSA), and the service lives on (it used to exit on the unhandled rejection)', async () => {
+  it('answers for a file whose key Node refuses in TLS (512-bit RSA) with a target no route names, and the service lives on', async () => {
     const res = await t.http
       .post('/pkcs12/test')
       .set(forwarder.headers)
@@ -78,9 +77,9 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
       .field('password', 'scope-pw')
       .field('target', internalUrl)
       .field('serverCa', await fs.readFile(p('server.pem'), 'utf8'));
-    // 403 once the target must be one of the account's routes; until then a report of a failed handshake.
-    if (res.status === 200) expect(res.body.handshake).toMatchObject({ outcome: 'failed', error: 'tls_protocol_error' });
-    else expect(res.status).toBe(403);
+    // The target is no route of the account: 403 before any connection (the connector's handling of such
+    // a key is tested in test/unit/outbound-connector-client-key.test.ts).
+    expect(res.status).toBe(403);
     expect((await t.http.get('/healthz')).status).toBe(200);
   });
 });

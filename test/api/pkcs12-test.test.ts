@@ -26,6 +26,7 @@ describe('POST /pkcs12/test: the PKCS#12 tester', () => {
   let serverCaPem: string;
   let reader: { headers: Record<string, string> };
   let forwarder: { headers: Record<string, string> };
+  let closedPort: number;
   const logs: string[] = [];
   const p = (name: string) => path.join(dir, name);
 
@@ -76,6 +77,14 @@ describe('POST /pkcs12/test: the PKCS#12 tester', () => {
     ssl_client_certificate ${p('client-ca.pem')}; ssl_verify_client on;
     location / { return 200 "dn=$ssl_client_s_dn\\n"; }
   }`, [port]);
+    // A live handshake is admitted like /forward: the account needs an outbound route to the target.
+    closedPort = await freePort();
+    const identity = await t.http.post('/identities').set(t.admin).send({ name: 'p12-tester', account: 'acme', issue: { commonName: 'p12-tester' } });
+    expect(identity.status).toBe(201);
+    for (const [host, routePort] of [['127.0.0.1', port], ['127.0.0.2', port], ['127.0.0.1', closedPort]] as const) {
+      const route = await t.http.post('/outbound-routes').set(t.admin).send({ account: 'acme', match: { host, port: routePort }, identity: identity.body.id });
+      expect(route.status).toBe(201);
+    }
   }, 180_000);
 
   afterAll(async () => {
@@ -170,11 +179,14 @@ describe('POST /pkcs12/test: the PKCS#12 tester', () => {
     expect(res.body.handshake).toMatchObject({ outcome: 'refused', error: 'destination_ip_prohibited' });
     const untrusted = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${port}/` }, forwarder.headers);
     expect(untrusted.body.handshake).toMatchObject({ outcome: 'failed', error: 'tls_certificate_error' }); // no serverCa: the system store
-    const closed = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${await freePort()}/`, serverCa: serverCaPem }, forwarder.headers);
+    const closed = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${closedPort}/`, serverCa: serverCaPem }, forwarder.headers);
     expect(closed.body.handshake).toMatchObject({ outcome: 'failed', error: 'connection_refused' });
     const denied = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${port}/` });
     expect(denied.status).toBe(403);
     const plain = await upload('default.p12', { password: PASSWORD, target: `http://127.0.0.1:${port}/` }, forwarder.headers);
     expect(plain.status).toBe(400);
+    // A target no outbound route of the account names: 403, as /forward answers.
+    const unrouted = await upload('default.p12', { password: PASSWORD, target: `https://127.0.0.1:${await freePort()}/`, serverCa: serverCaPem }, forwarder.headers);
+    expect(unrouted.status).toBe(403);
   });
 });

@@ -14,8 +14,8 @@ import { openssl, tempDir } from '../helpers/openssl';
  * "digest" and 1,000,000 iterations asks for ~5e9 synchronous SHA-1 rounds: the event loop is blocked for
  * hours, by any API key (POST /pkcs12/test) or an identities:manage key (POST /identities).
  *
- * `it.failing` until the fix in src/pkcs12/mac.ts lands (refuse a MAC digest whose length is not the
- * HMAC's output length, before deriving); then turn it into `it`.
+ * Fixed: src/pkcs12/mac.ts refuses a MAC digest whose length is not the HMAC's output length, before
+ * deriving anything.
  */
 describe('decodePkcs12 work budget (review finding: MAC digest length)', () => {
   const PASSWORD = 'review-pw';
@@ -29,7 +29,7 @@ describe('decodePkcs12 work budget (review finding: MAC digest length)', () => {
     base = await fs.readFile(p('a.p12'));
   });
 
-  it.failing('refuses, before deriving, a MAC digest longer than its HMAC (the KDF would run iterations x blocks rounds uncharged)', () => {
+  it('refuses, before deriving, a MAC digest longer than its HMAC (the KDF would run iterations x blocks rounds uncharged)', () => {
     const pfx = AsnConvert.parse(base, PFX);
     const iterations = 2048; // what openssl writes: charged 2048 of the budget
     const blocks = Math.ceil(MAX_PKCS12_WORK / iterations) + 1; // SHA-1 blocks of 20 bytes: > MAX_PKCS12_WORK rounds in total
