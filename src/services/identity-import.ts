@@ -3,7 +3,7 @@ import { certificatePems } from '../ca/identity-certificate';
 import { describeKey, readPrivateKeyPem, type HeldKey } from '../ca/key-pair';
 import { CaError } from '../domain/errors';
 import { encodePem } from '../domain/pem';
-import { decodePkcs12 } from '../pkcs12/pkcs12-decoder';
+import { decodePkcs12OffThread } from '../pkcs12/pkcs12-decode-off-thread';
 
 /** A key and the certificates brought with it (leaf first), read but not yet checked against each other. */
 export interface ImportedMaterial {
@@ -31,7 +31,7 @@ export function certificatesOf(certificate: string, chain: string | readonly str
 }
 
 /** Reads what an import brings; the service then checks that the key and certificate belong together. */
-export function readImport(source: ImportSource): ImportedMaterial {
+export async function readImport(source: ImportSource): Promise<ImportedMaterial> {
   if ('pem' in source) {
     const [certificatePem, chainPems] = certificatesOf(source.pem.certificate, source.pem.chain);
     return { key: readPrivateKeyPem(source.pem.key), certificatePem, chainPems };
@@ -44,8 +44,8 @@ export function readImport(source: ImportSource): ImportedMaterial {
  * (others in the file, e.g. unrelated trust anchors, are left out). A wrong password or an unreadable
  * file is a 422 invalid-pkcs12 (decodePkcs12).
  */
-function pkcs12Material(data: Buffer, password: string): ImportedMaterial {
-  const contents = decodePkcs12(data, password);
+async function pkcs12Material(data: Buffer, password: string): Promise<ImportedMaterial> {
+  const contents = await decodePkcs12OffThread(data, password);
   if (contents.keys.length !== 1) throw new CaError('invalid-request', `the PKCS#12 file holds ${contents.keys.length} private keys; export exactly one identity into it`);
   const key = describeKey(contents.keys[0].privateKey);
   const spki = (c: X509Certificate) => c.publicKey.export({ type: 'spki', format: 'der' });

@@ -143,7 +143,7 @@ export class IdentityService implements IdentityKeyring {
   ): Promise<ClientIdentity> {
     this.checkTarget(principal, params.account, params.name);
     const vault = this.vault();
-    const material = readImport(source);
+    const material = await readImport(source);
     const { leaf, chain } = checkIdentityChain(material.certificatePem, material.chainPems, material.key.publicKeySha256, this.deps.clock.now());
     return this.create(principal, { ...params, origin: 'imported', csrPem: null }, material.key, vault, origin, certificateFacts(leaf, chain));
   }

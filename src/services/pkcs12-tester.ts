@@ -10,7 +10,8 @@ import { encodePem } from '../domain/pem';
 import { classifyTransportError, type ProxyErrorType } from '../outbound/outbound-error';
 import type { HandshakeResult, OutboundRequest } from '../outbound/connector';
 import { javaCompatibility, type JdkVerdict } from '../pkcs12/java-compatibility';
-import { decodePkcs12, type Pkcs12BagAttributes, type Pkcs12Certificate, type Pkcs12Contents, type Pkcs12Key } from '../pkcs12/pkcs12-decoder';
+import { decodePkcs12OffThread } from '../pkcs12/pkcs12-decode-off-thread';
+import { type Pkcs12BagAttributes, type Pkcs12Certificate, type Pkcs12Contents, type Pkcs12Key } from '../pkcs12/pkcs12-decoder';
 
 /** The connector's handshake (OutboundConnector satisfies it). */
 export interface HandshakeProbe {
@@ -151,7 +152,7 @@ export class Pkcs12Tester {
 
   /** Decrypts and judges the file (422 invalid-pkcs12 when it cannot be read), then tries the target. */
   async test(params: Pkcs12TestParams): Promise<Pkcs12TestReport> {
-    const contents = decodePkcs12(params.file, params.password);
+    const contents = await decodePkcs12OffThread(params.file, params.password);
     const report = this.analyse(contents);
     if (!params.target) return report;
     const handshake = await this.handshake(contents, report, params.target, params.serverCaPem);
