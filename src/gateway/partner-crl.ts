@@ -103,6 +103,8 @@ export class PartnerCrlCache {
       const text = body.toString('latin1');
       const crl = new X509Crl(text.includes('-----BEGIN') ? text : new Uint8Array(body));
       const ca = new X509Certificate(new Uint8Array(anchor.raw));
+      // The CRL must be the anchor's own (its issuer name, byte for byte), not another CA's under the same key.
+      if (!Buffer.from(crl.issuerName.toArrayBuffer()).equals(Buffer.from(ca.subjectName.toArrayBuffer()))) throw new Error("CRL issuer is not the partner CA's name");
       if (!(await crl.verify({ publicKey: ca.publicKey }))) throw new Error('CRL signature does not verify with the partner CA');
       const now = Date.now();
       const thisUpdate = crl.thisUpdate.getTime();

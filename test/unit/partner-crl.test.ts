@@ -21,9 +21,9 @@ async function partnerCa() {
   return { keys, cert, node: new NodeCertificate(Buffer.from(cert.rawData)) };
 }
 
-async function crl(ca: Awaited<ReturnType<typeof partnerCa>>, revoked: string[], thisUpdate: Date, nextUpdate: Date): Promise<Buffer> {
+async function crl(ca: Awaited<ReturnType<typeof partnerCa>>, revoked: string[], thisUpdate: Date, nextUpdate: Date, issuer = ca.cert.subject): Promise<Buffer> {
   const made = await X509CrlGenerator.create({
-    issuer: ca.cert.subject, thisUpdate, nextUpdate, signingAlgorithm: alg, signingKey: ca.keys.privateKey,
+    issuer, thisUpdate, nextUpdate, signingAlgorithm: alg, signingKey: ca.keys.privateKey,
     entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: thisUpdate })),
   });
   return Buffer.from(made.rawData);
@@ -72,7 +72,7 @@ describe('PartnerCrlCache', () => {
     expect(hits).toBeGreaterThan(start);
   });
 
-  it('refuses a CRL past its nextUpdate and one not signed by the anchor: status stays unknown', async () => {
+  it('refuses a CRL past its nextUpdate, one not signed by the anchor and one issued under another name: status stays unknown', async () => {
     const ca = await partnerCa();
     const other = await partnerCa();
     const cache = new PartnerCrlCache(50, 60_000, connector, pino({ level: 'silent' }));
@@ -85,6 +85,11 @@ describe('PartnerCrlCache', () => {
     before = hits;
     await until(() => (cache.status(`${base}/foreign.crl`, ca.node, '0B'), hits >= before + 2), 'two fetches');
     expect(cache.status(`${base}/foreign.crl`, ca.node, '0B')).toEqual({ status: 'unknown', known: false });
+    // Signed with the anchor's key, but issued under another name: not the anchor's CRL.
+    body = await crl(ca, [], new Date(Date.now() - 1000), new Date(Date.now() + DAY), 'CN=Another CA');
+    before = hits;
+    await until(() => (cache.status(`${base}/renamed.crl`, ca.node, '0B'), hits >= before + 2), 'two fetches');
+    expect(cache.status(`${base}/renamed.crl`, ca.node, '0B')).toEqual({ status: 'unknown', known: false });
   });
 
   it('refuses a body over 4 MiB and follows at most 8 distribution points per partner CA', async () => {
