@@ -1,11 +1,12 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from './ca/certificate-authority';
 import { CaError } from './domain/errors';
 import { recordFailedRequests } from './http/audit';
 import { problemHandler } from './http/problem';
+import { expressClientIp, withHotRoutes } from './http/hot-routes';
+import { requestContext } from './http/request-context';
+import { securityHeaderList, securityHeaders } from './http/security-headers';
 import { auditRouter } from './http/routes/audit';
 import { caRouter } from './http/routes/ca';
 import { issuersRouter } from './http/routes/issuers';
@@ -95,8 +96,6 @@ const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certifica
 /** Everything under these answers an API key's request: never cached. */
 const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway', '/identities'];
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the HTTP application (no listen: tests drive it with supertest). */
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -106,26 +105,8 @@ export function createApp(deps: AppDeps): Express {
   // First, so every answer is counted and timed (429s and early rejections too).
   if (deps.metrics) app.use(requestMetrics(deps.metrics.recorder));
 
-  // Security headers on every answer (an API: no framing, no sniffing, no referrer, strict CSP).
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
-  app.use((req, res, next) => {
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader('X-Request-Id', id);
-    res.locals.requestId = id;
-    // Anything that logs about this request uses this logger, so every line carries the request id.
-    res.locals.logger = deps.logger.child({ requestId: id });
-    if (deps.logger.isLevelEnabled('info')) {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        deps.logger.info(
-          { requestId: id, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ip: req.ip },
-          'request',
-        );
-      });
-    }
-    next();
-  });
+  app.use(securityHeaders);
+  app.use(requestContext(deps.logger));
   // Before the global limits: /forward has its own body size and deadline (FORWARD_*) and streams.
   if (deps.outbound) app.use('/forward', forwardRouter({ keys: deps.keys, forwarder: deps.outbound.forwarder, audit: deps.audit }));
   if (deps.limits) app.use(requestLimits(deps.limits));
@@ -171,5 +152,15 @@ export function createApp(deps: AppDeps): Express {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);
   });
   app.use(problemHandler(deps.logger));
+  // GET /crl, /crl.pem and /ocsp/{request} skip the chain above (same answers, headers, metrics, logs).
+  withHotRoutes(app, {
+    crl: { publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds },
+    ocsp: deps.ocsp,
+    securityHeaders: securityHeaderList(),
+    logger: deps.logger,
+    metrics: deps.metrics?.recorder,
+    limits: deps.limits,
+    clientIp: expressClientIp(app),
+  });
   return app;
 }
