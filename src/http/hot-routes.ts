@@ -7,16 +7,17 @@ import type { CrlPublisher } from '../services/crl-publisher';
 import type { OcspResponder } from '../services/ocsp-responder';
 import { writeProblem } from './problem';
 import { logAnswered, requestIdOf } from './request-context';
+import { setSecurityHeaders } from './security-headers';
 import type { RequestLimits } from './request-limits';
 import type { RequestRecorder } from './request-metrics';
 import { crlMaxAge, sendCrl } from './routes/crl';
 import { ocspGetRequest, sendOcsp } from './routes/ocsp';
 
 export interface HotRoutesDeps {
+  /** POST routes answered by their own handler chain (directChain), by exact path. */
+  readonly posts: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
   readonly crl: { readonly publisher: CrlPublisher; readonly clock: Clock; readonly maxAgeSeconds: number };
   readonly ocsp: Pick<OcspResponder, 'respond'>;
-  /** What the app's security-headers middleware sets on every answer (securityHeaderList). */
-  readonly securityHeaders: ReadonlyArray<readonly [string, string]>;
   readonly logger: Logger;
   readonly metrics?: RequestRecorder;
   readonly limits?: RequestLimits;
@@ -32,7 +33,8 @@ type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown)
  * chain, with what that chain would do for them: request metrics, security headers, X-Request-Id, the
  * request's logger and access log line, the URL-length and body-size limits (a request over them goes
  * to Express, which refuses it) and the request deadline. Everything else, and every case these do not
- * answer themselves (no CRL published yet, another spelling of the path), goes to Express.
+ * answer themselves (no CRL published yet, another spelling of the path), goes to Express. POSTs to
+ * the exact paths in `posts` (signing) go to their own chain of the app's handlers (directChain).
  */
 export function withHotRoutes(app: Express, deps: HotRoutesDeps): void {
   // An Express app is `(req, res, next) => app.handle(req, res, next)`: the hot routes go in front of handle.
@@ -42,6 +44,10 @@ export function withHotRoutes(app: Express, deps: HotRoutesDeps): void {
   const logging = () => logger.isLevelEnabled('info');
   target.handle = (req, res, next) => {
     const url = req.url ?? '';
+    if (req.method === 'POST') {
+      const post = deps.posts.get(url);
+      return post ? post(req, res) : handle(req, res, next);
+    }
     if (req.method !== 'GET' || (limits && (url.length > limits.maxUrlLength || Number(req.headers['content-length'] ?? 0) > limits.maxBodyBytes))) {
       return handle(req, res, next);
     }
@@ -66,7 +72,7 @@ function frame(deps: HotRoutesDeps, req: IncomingMessage, res: ServerResponse, r
   const started = process.hrtime.bigint();
   const { metrics } = deps;
   if (metrics) res.on('finish', () => metrics.observeRequest(req.method ?? 'GET', route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
-  for (const [name, value] of deps.securityHeaders) res.setHeader(name, value);
+  setSecurityHeaders(res);
   const requestId = requestIdOf(req.headers['x-request-id']);
   res.setHeader('X-Request-Id', requestId);
   if (logging) {
