@@ -19,11 +19,12 @@ function runner(client: PGlite | Transaction): SqlRunner {
 }
 
 /**
- * PostgreSQL settings of the embedded database. Its shared buffers live in the process's memory (the
- * WebAssembly heap) and are all touched at start: PostgreSQL's default 128 MB would be most of the
- * service's memory. The files behind them stay in the operating system's page cache.
+ * PostgreSQL settings of the embedded database, as start parameters (postgresql.conf, with initdb's
+ * settings, stays as it is). Its shared buffers live in the process's memory (the WebAssembly heap) and
+ * are all touched at start: PostgreSQL's default 128 MB would be most of the service's memory. The
+ * files behind them stay in the operating system's page cache.
  */
-export const PGLITE_SETTINGS = ['shared_buffers=16MB'];
+export const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB'];
 
 /**
  * Creates the database cluster in a new data directory (initdb) in a child process: initdb's memory
@@ -33,7 +34,7 @@ export const PGLITE_SETTINGS = ['shared_buffers=16MB'];
 async function initdbInChild(dataDir: string): Promise<void> {
   if (await fs.stat(path.join(dataDir, 'PG_VERSION')).then(() => true, () => false)) return;
   const code = `const { PGlite } = require(${JSON.stringify(require.resolve('@electric-sql/pglite'))});
-    const db = new PGlite(process.argv[1], { postgresqlconf: ${JSON.stringify(PGLITE_SETTINGS)} });
+    const db = new PGlite(process.argv[1], { startParams: [...PGlite.defaultStartParams, ...${JSON.stringify(PGLITE_SETTINGS)}] });
     db.waitReady.then(() => db.close()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`;
   await promisify(execFile)(process.execPath, ['-e', code, dataDir], { timeout: 300_000 });
 }
@@ -49,7 +50,8 @@ export async function openPglite(dataDir: string | undefined): Promise<{ db: Sql
     await fs.chmod(dataDir, OWNER_DIR_MODE);
   }
   if (dataDir) await initdbInChild(dataDir);
-  const pglite = dataDir ? new PGlite(dataDir, { postgresqlconf: PGLITE_SETTINGS }) : new PGlite({ postgresqlconf: PGLITE_SETTINGS });
+  const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] };
+  const pglite = dataDir ? new PGlite(dataDir, options) : new PGlite(options);
   await pglite.waitReady;
   if (dataDir) {
     try {
