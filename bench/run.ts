@@ -15,6 +15,7 @@ import { encodeCursor } from '../src/services/certificate-service';
 import { openLedger } from '../src/store/ledger';
 import { dropDatabase, postgresAvailable, recreateDatabase, seedCertificates, ADMIN_URL } from './lib/db';
 import { wrkAvailable } from './lib/load';
+import { ensureTools } from './lib/tools';
 import { rawSignRate } from './lib/raw-limits';
 import { machine, printTable, saveResults, type Row } from './lib/report';
 import { startServer } from './lib/server';
@@ -27,7 +28,10 @@ import { adminHeaders, BENCH_ADMIN, cfsslScenario, makeCsr, signingScenario } fr
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REVOKES = Number(process.env.BENCH_REVOKES ?? 100);
 const MILLION = Number(process.env.BENCH_CRL_ENTRIES ?? 1_000_000);
-/** Comma-separated subset: sign, crl (builds, listing, revocation latency, serving). Default: all. */
+/**
+ * Comma-separated subset: sign (file key/PKCS#11, PostgreSQL + CFSSL, PGlite), sign-pg, sign-pglite,
+ * crl (builds, listing, revocation latency, serving), serve (only the CRL/OCSP serving rows). Default: sign,crl.
+ */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'sign,crl').split(','));
 
 const step = (what: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   deadline.unref();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mtls-ca-bench-'));
   const rows: Row[] = [];
+  ensureTools(step);
 
   step('raw signature limits');
   const raw1 = await rawSignRate(1);
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
   step(`load generator: ${wrkAvailable() ? 'wrk' : 'autocannon (install wrk for large responses)'}`);
   if (!pg) step(`no PostgreSQL at ${ADMIN_URL}: running the PGlite scenarios only (set MTLS_CA_BENCH_POSTGRES_URL)`);
 
-  if (pg && ONLY.has('sign')) {
+  if (pg && (ONLY.has('sign') || ONLY.has('sign-pg'))) {
     step('signing on PostgreSQL');
     const url = await recreateDatabase('mtlsca_bench_sign');
     const signing = await signingScenario({ dir, csr, postgresUrl: url, port: 18600, seconds: SECONDS, rawRate2: raw2 });
@@ -101,12 +106,12 @@ async function main(): Promise<void> {
     const cfssl = await cfsslScenario({ dir, csr, port: 18602, seconds: SECONDS, ours: (signing.raw as { rate: number }).rate, rawRate2: raw2 });
     if (cfssl) rows.push(cfssl);
   }
-  if (ONLY.has('sign')) {
+  if (ONLY.has('sign') || ONLY.has('sign-pglite')) {
     step('signing on PGlite');
     rows.push(await signingScenario({ dir, csr, port: 18601, seconds: SECONDS, rawRate2: raw2 }));
   }
 
-  if (pg && ONLY.has('crl')) {
+  if (pg && (ONLY.has('crl') || ONLY.has('serve'))) {
     const caDir = path.join(dir, 'seeded-ca');
     const ca = { CA_CERT_FILE: path.join(caDir, 'ca', 'ca.crt'), CA_KEY_FILE: path.join(caDir, 'ca', 'ca.key') };
     const serverEnv = (url: string, name: string) => ({
@@ -118,32 +123,36 @@ async function main(): Promise<void> {
       WORKERS: 'auto',
     });
 
-    step(`seeding ${MILLION} revoked certificates`);
-    const bigUrl = await recreateDatabase('mtlsca_bench_big');
-    const keyId = await prepareLedger(bigUrl, caDir);
-    await seedCertificates(bigUrl, MILLION, true, keyId);
-    step('CRL builds (1M) and openssl ca -gencrl on the same entries');
-    rows.push(...(await crlBuildScenario({ url: bigUrl, entries: MILLION, caDir, workDir: dir })));
+    let keyId: string | null = null;
+    if (ONLY.has('crl')) {
+      step(`seeding ${MILLION} revoked certificates`);
+      const bigUrl = await recreateDatabase('mtlsca_bench_big');
+      keyId = await prepareLedger(bigUrl, caDir);
+      await seedCertificates(bigUrl, MILLION, true, keyId);
+      step('CRL builds (1M) and openssl ca -gencrl on the same entries');
+      rows.push(...(await crlBuildScenario({ url: bigUrl, entries: MILLION, caDir, workDir: dir })));
 
-    step('listing and revocation latency on the large ledger');
-    const big = await startServer(serverEnv(bigUrl, 'data-big'), 18603);
-    try {
-      rows.push(...(await listingScenario({ url: big.url, headers: adminHeaders, deepCursor: await deepCursor(bigUrl, Math.floor(MILLION * 0.9)), rows: MILLION, seconds: 3 })));
-      rows.push(await revocationLatencyScenario({ url: big.url, headers: adminHeaders, csr, count: REVOKES, crlEntries: MILLION }));
-    } finally {
-      await big.stop();
+      step('listing and revocation latency on the large ledger');
+      const big = await startServer(serverEnv(bigUrl, 'data-big'), 18603);
+      try {
+        rows.push(...(await listingScenario({ url: big.url, headers: adminHeaders, deepCursor: await deepCursor(bigUrl, Math.floor(MILLION * 0.9)), rows: MILLION, seconds: 3 })));
+        rows.push(await revocationLatencyScenario({ url: big.url, headers: adminHeaders, csr, count: REVOKES, crlEntries: MILLION }));
+      } finally {
+        await big.stop();
+      }
+      await dropDatabase('mtlsca_bench_big');
     }
-    await dropDatabase('mtlsca_bench_big');
 
     step('CRL build (100k) and serving');
     const midUrl = await recreateDatabase('mtlsca_bench_100k');
-    await prepareLedger(midUrl, caDir);
-    await seedCertificates(midUrl, 100_000, true, keyId);
-    rows.push(...(await crlBuildScenario({ url: midUrl, entries: 100_000, caDir, workDir: dir })));
+    const midKeyId = await prepareLedger(midUrl, caDir);
+    await seedCertificates(midUrl, 100_000, true, keyId ?? midKeyId);
+    if (ONLY.has('crl')) rows.push(...(await crlBuildScenario({ url: midUrl, entries: 100_000, caDir, workDir: dir })));
     const mid = await startServer(serverEnv(midUrl, 'data-100k'), 18604);
     try {
-      rows.push(...(await crlServingScenario({ url: mid.url, entries: 100_000, seconds: 5, peakRssMb: () => mid.peakRssMb(), rawLimit: (bytes) => rawServingLimit(bytes, 18605, 5) })));
-      rows.push(await ocspServingScenario({ url: mid.url, requestDer: await ocspRequestFor(midUrl, ca.CA_CERT_FILE, dir), seconds: 5 }));
+      const pids = () => mid.pids();
+      rows.push(...(await crlServingScenario({ url: mid.url, entries: 100_000, seconds: 5, peakRssMb: () => mid.peakRssMb(), pids, rawLimit: (bytes) => rawServingLimit(bytes, 18605, 5) })));
+      rows.push(await ocspServingScenario({ url: mid.url, requestDer: await ocspRequestFor(midUrl, ca.CA_CERT_FILE, dir), seconds: 5, pids }));
     } finally {
       await mid.stop();
     }

@@ -1,18 +1,20 @@
-import express, { type Express } from 'express';
-import helmet from 'helmet';
-import { randomUUID } from 'node:crypto';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from './ca/certificate-authority';
 import { CaError } from './domain/errors';
 import { recordFailedRequests } from './http/audit';
 import { problemHandler } from './http/problem';
+import { expressClientIp, withHotRoutes } from './http/hot-routes';
+import { requestContext } from './http/request-context';
+import { securityHeaders } from './http/security-headers';
 import { auditRouter } from './http/routes/audit';
 import { caRouter } from './http/routes/ca';
 import { issuersRouter } from './http/routes/issuers';
 import type { IssuerRegistry } from './services/issuer-registry';
 import { healthRouter, type ReadinessProbe } from './http/routes/health';
 import { keysRouter } from './http/routes/keys';
-import { signRouter } from './http/routes/sign';
+import { signHandlers, signRouter } from './http/routes/sign';
+import { directChain } from './http/direct-chain';
 import { certificatesRouter } from './http/routes/certificates';
 import { crlRouter } from './http/routes/crl';
 import type { Clock } from './domain/clock';
@@ -27,6 +29,7 @@ import { requestLimits, type RequestLimits } from './http/request-limits';
 import type { RateLimiter, RateRule } from './services/rate-limiter';
 import { metricsRouter } from './http/routes/metrics';
 import { requestMetrics, type RequestRecorder } from './http/request-metrics';
+import { routePattern } from './http/route-pattern';
 import type { Scrape } from './observability/metrics';
 import type { SigningService } from './services/signing-service';
 import type { AuditTrail } from './services/audit-trail';
@@ -99,41 +102,19 @@ const CERTIFICATE_PATHS = ['/private-certificates', '/api/edge/private-certifica
 /** Everything under these answers an API key's request: never cached. */
 const AUTHENTICATED_PATHS = [...CERTIFICATE_PATHS, '/keys', '/audit', '/stats', '/trust-anchors', '/client-certificates', '/gateway', '/identities', '/pkcs12'];
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the HTTP application (no listen: tests drive it with supertest). */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
-  // First, so every answer is counted and timed (429s and early rejections too).
-  if (deps.metrics) app.use(requestMetrics(deps.metrics.recorder));
-
-  // Security headers on every answer (an API: no framing, no sniffing, no referrer, strict CSP).
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
-  app.use((req, res, next) => {
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader('X-Request-Id', id);
-    res.locals.requestId = id;
-    // Anything that logs about this request uses this logger, so every line carries the request id.
-    res.locals.logger = deps.logger.child({ requestId: id });
-    if (deps.logger.isLevelEnabled('info')) {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        deps.logger.info(
-          { requestId: id, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ip: req.ip },
-          'request',
-        );
-      });
-    }
-    next();
-  });
+  // Metrics first, so every answer is counted and timed (429s and early rejections too).
+  const first: RequestHandler[] = [...(deps.metrics ? [requestMetrics(deps.metrics.recorder)] : []), securityHeaders, requestContext(deps.logger)];
+  const limits: RequestHandler[] = [...(deps.limits ? [requestLimits(deps.limits)] : []), recordFailedRequests({ audit: deps.audit, keys: deps.keys })];
+  app.use(first);
   // Before the global limits: /forward has its own body size and deadline (FORWARD_*) and streams.
   if (deps.outbound) app.use('/forward', forwardRouter({ keys: deps.keys, forwarder: deps.outbound.forwarder, audit: deps.audit }));
-  if (deps.limits) app.use(requestLimits(deps.limits));
-  app.use(recordFailedRequests({ audit: deps.audit, keys: deps.keys }));
+  app.use(limits);
 
   // The CRL first: relying parties poll it hardest.
   const issuers = deps.issuers;
@@ -153,8 +134,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(caRouter(deps.ca, issuers ? { set: () => issuers.issuers, clock: deps.clock } : undefined));
   app.use(consoleRouter(deps.consoleDir));
   app.use(AUTHENTICATED_PATHS, noStore);
-  if (deps.signRateLimit) app.post(SIGN_PATHS, limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule));
-  const sign = signRouter({ keys: deps.keys, signing: deps.signing, chainPem: () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem) });
+  const signLimit = deps.signRateLimit ? [limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule)] : [];
+  if (deps.signRateLimit) app.post(SIGN_PATHS, signLimit);
+  const signing = signHandlers({ keys: deps.keys, signing: deps.signing, chainPem: () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem) });
+  const sign = signRouter(signing);
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   if (deps.renewal) app.use(CERTIFICATE_PATHS, renewRouter({ renewal: deps.renewal, chainPem: () => deps.ca.chainPem, clientCertHeader: deps.clientCertHeader }));
   app.use(CERTIFICATE_PATHS, sign, certificates);
@@ -178,6 +161,19 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res) => {
     throw new CaError('not-found', `no route for ${req.method} ${req.path.slice(0, 200)}`);
   });
-  app.use(problemHandler(deps.logger));
+  const problems = problemHandler(deps.logger);
+  app.use(problems);
+  // GET /crl, /crl.pem and /ocsp/{request} skip the chain above (same answers, headers, metrics, logs);
+  // POST …/sign runs the same handlers the router would reach, without walking the other routes.
+  const signChain = (path: string) => directChain(app, [...first, ...limits, noStore, ...signLimit, routePattern(path), ...signing], problems);
+  withHotRoutes(app, {
+    posts: new Map(SIGN_PATHS.map((path) => [path, signChain(path)])),
+    crl: { publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds },
+    ocsp: deps.ocsp,
+    logger: deps.logger,
+    metrics: deps.metrics?.recorder,
+    limits: deps.limits,
+    clientIp: expressClientIp(app),
+  });
   return app;
 }

@@ -10,6 +10,10 @@ export interface Row {
   peakRssMb?: number;
   target: string;
   met: boolean | null;
+  /** CPU time of the server's Node processes per operation (process CPU time ÷ operations). */
+  nodeCpu?: string;
+  /** CPU time of the PostgreSQL backends serving the run per operation. */
+  postgresCpu?: string;
   /** Ratio to the raw limit measured in the same run, e.g. "0.12 of raw sign". */
   ratio?: string;
   raw?: Record<string, unknown>;
@@ -20,13 +24,15 @@ export function machine(): string {
 }
 
 export function printTable(rows: Row[]): string {
-  const header = ['scenario', 'result', 'p50', 'p99', 'peak RSS', 'target', 'met', 'ratio to raw limit'];
+  const header = ['scenario', 'result', 'p50', 'p99', 'peak RSS', 'Node CPU / op', 'PostgreSQL CPU / op', 'target', 'met', 'ratio to raw limit'];
   const lines = rows.map((r) => [
     r.scenario,
     r.result,
     r.p50 ?? '',
     r.p99 ?? '',
     r.peakRssMb !== undefined ? `${r.peakRssMb} MB` : '',
+    r.nodeCpu ?? '',
+    r.postgresCpu ?? '',
     r.target,
     r.met === null ? 'n/a' : r.met ? 'yes' : 'NO',
     r.ratio ?? '',

@@ -11,6 +11,8 @@ export interface RunningServer {
   readonly process: ChildProcess;
   /** Peak resident set (VmHWM) of the server and its workers, MB. */
   peakRssMb(): number;
+  /** The server's process and its workers. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function startServer(env: Record<string, string>, port: number): Pr
     url,
     process: child,
     peakRssMb: () => Math.max(peak, peakRssMbOf([child.pid!, ...descendants(child.pid!)])),
+    pids: () => [child.pid!, ...descendants(child.pid!)],
     async stop() {
       clearInterval(sample);
       if (child.exitCode !== null) return;

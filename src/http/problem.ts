@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { CaError, errorKinds, type ErrorKind } from '../domain/errors';
@@ -50,6 +51,15 @@ export function problemDocument(error: CaError, instance?: string): { status: nu
     ...error.extensions,
   });
   return { status, headers, body };
+}
+
+/** The same answer written with node:http alone (for the routes answered before Express). */
+export function writeProblem(res: ServerResponse, error: CaError): void {
+  const { status, headers, body } = problemDocument(error);
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 export function sendProblem(res: Response, error: CaError, instance?: string): void {

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 
 /** The label of a request that no route matched (unknown paths, wrong methods): never the raw path. */
 export const UNMATCHED = 'unmatched';
@@ -25,6 +25,14 @@ export function trackRoutePattern(req: Request, res: Response): void {
 /** For handlers mounted with `use()` rather than as routes (they have no `req.route`). */
 export function setRoutePattern(res: Response, pattern: string): void {
   res.locals.routePattern = pattern;
+}
+
+/** Middleware that marks the request as handled by the route `pattern` (where the router would set req.route). */
+export function routePattern(pattern: string): RequestHandler {
+  return (_req, res, next) => {
+    setRoutePattern(res, pattern);
+    next();
+  };
 }
 
 export function routePatternOf(res: Response): string {

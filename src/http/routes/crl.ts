@@ -1,7 +1,38 @@
+import type { ServerResponse } from 'node:http';
 import { Router, type Request, type Response } from 'express';
 import { CaError } from '../../domain/errors';
 import type { Clock } from '../../domain/clock';
-import type { CrlPublisher } from '../../services/crl-publisher';
+import type { CrlPublisher, PublishedCrl } from '../../services/crl-publisher';
+
+/** Seconds a cache may keep `crl`: at most `maxAgeSeconds`, and never past its nextUpdate. */
+export function crlMaxAge(crl: PublishedCrl, clock: Clock, maxAgeSeconds: number): number {
+  const untilNext = Math.floor((crl.nextUpdate.getTime() - clock.now().getTime()) / 1000);
+  return Math.max(0, Math.min(maxAgeSeconds, untilNext));
+}
+
+/**
+ * The answer to a GET of a CRL (DER, or PEM): its validators and caching headers, then 304 when
+ * `ifNoneMatch` names its entity tag, else the bytes. Plain node:http (the hot path uses it too).
+ */
+export function sendCrl(res: ServerResponse, crl: PublishedCrl, pem: boolean, ifNoneMatch: string | undefined, maxAge: number): void {
+  const etag = pem ? crl.pemEtag : crl.etag;
+  res.setHeader('ETag', etag);
+  res.setHeader('Last-Modified', crl.lastModified);
+  res.setHeader('Expires', crl.expires);
+  res.setHeader('Cache-Control', `public, max-age=${maxAge}, must-revalidate`);
+  // Only entity tags decide: two CRLs can share a second, so If-Modified-Since could hide the newer one.
+  if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  // end, not Express's send: Express would answer If-Modified-Since from Last-Modified by itself.
+  const body = pem ? crl.pemBytes : crl.der;
+  res.setHeader('Content-Type', pem ? 'application/x-pem-file' : 'application/pkix-crl');
+  res.setHeader('Content-Length', body.length);
+  res.statusCode = 200;
+  res.end(body);
+}
 
 /** GET /crl (DER) and /crl.pem: served from memory, with validators; no database query per request. */
 export function crlRouter(deps: {
@@ -15,26 +46,9 @@ export function crlRouter(deps: {
 }): Router {
   const router = Router();
   const send = (req: Request, res: Response, pem: boolean, publisher: CrlPublisher = deps.publisher) => {
-    const ifNoneMatch = req.headers['if-none-match'];
     const crl = publisher.current();
     if (!crl) throw new CaError('not-ready', 'no CRL has been published yet');
-    const etag = pem ? crl.pemEtag : crl.etag;
-    const untilNext = Math.floor((crl.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000);
-    const maxAge = Math.max(0, Math.min(deps.maxAgeSeconds, untilNext));
-    res.setHeader('ETag', etag);
-    res.setHeader('Last-Modified', crl.lastModified);
-    res.setHeader('Expires', crl.expires);
-    res.setHeader('Cache-Control', `public, max-age=${maxAge}, must-revalidate`);
-    // Only entity tags decide: two CRLs can share a second, so If-Modified-Since could hide the newer one.
-    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) {
-      res.status(304).end();
-      return;
-    }
-    // res.end, not res.send: Express would answer If-Modified-Since from Last-Modified by itself.
-    const body = pem ? crl.pemBytes : crl.der;
-    res.setHeader('Content-Type', pem ? 'application/x-pem-file' : 'application/pkix-crl');
-    res.setHeader('Content-Length', body.length);
-    res.status(200).end(body);
+    sendCrl(res, crl, pem, req.headers['if-none-match'], crlMaxAge(crl, deps.clock, deps.maxAgeSeconds));
   };
   router.get('/crl', (req, res) => send(req, res, false));
   router.get('/crl.pem', (req, res) => send(req, res, true));
@@ -45,8 +59,8 @@ export function crlRouter(deps: {
       const crls = all().flatMap((p) => (p.current() ? [p.current()!] : []));
       if (crls.length === 0) throw new CaError('not-ready', 'no CRL has been published yet');
       const body = Buffer.concat(crls.map((c) => c.pemBytes));
-      const untilNext = Math.min(...crls.map((c) => Math.floor((c.nextUpdate.getTime() - deps.clock.now().getTime()) / 1000)));
-      res.setHeader('Cache-Control', `public, max-age=${Math.max(0, Math.min(deps.maxAgeSeconds, untilNext))}, must-revalidate`);
+      const maxAge = Math.min(...crls.map((c) => crlMaxAge(c, deps.clock, deps.maxAgeSeconds)));
+      res.setHeader('Cache-Control', `public, max-age=${maxAge}, must-revalidate`);
       res.setHeader('ETag', `"${crls.map((c) => c.etag.replace(/"/g, '')).join('.')}"`);
       res.setHeader('Content-Type', 'application/x-pem-file');
       res.status(200).end(body);

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { MAX_CSR_BYTES } from '../../domain/csr-policy';
 import { CaError } from '../../domain/errors';
 import type { KeyService } from '../../services/key-service';
@@ -10,11 +10,9 @@ import { sendIssued } from '../views';
 
 export const CSR_CONTENT_TYPES = ['text/plain', 'application/pkcs10', 'application/x-pem-file'] as const;
 
-/** POST /private-certificates/sign: a CSR in, a PEM certificate out (JSON on request). */
-export function signRouter(deps: { keys: KeyService; signing: SigningService; chainPem: () => string }): Router {
-  const router = Router();
-  router.post(
-    '/sign',
+/** POST /private-certificates/sign's handlers, in order: a CSR in, a PEM certificate out (JSON on request). */
+export function signHandlers(deps: { keys: KeyService; signing: SigningService; chainPem: () => string }): RequestHandler[] {
+  return [
     audited('certificate.sign'),
     requirePermission(deps.keys, 'certificates:sign'),
     requireContentType(CSR_CONTENT_TYPES),
@@ -25,6 +23,12 @@ export function signRouter(deps: { keys: KeyService; signing: SigningService; ch
       const issued = await deps.signing.sign(principalOf(res), bodyBytes(req), auditOriginOf(req, res));
       sendIssued(res, format, issued, deps.chainPem());
     },
-  );
+  ];
+}
+
+/** POST /private-certificates/sign (the handlers of signHandlers). */
+export function signRouter(handlers: RequestHandler[]): Router {
+  const router = Router();
+  router.post('/sign', ...handlers);
   return router;
 }
