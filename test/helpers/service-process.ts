@@ -94,7 +94,7 @@ export async function spawnService(env: Record<string, string>, options: { start
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const found = logs.find(match);
       if (found) return resolve(found);
@@ -124,7 +124,7 @@ export async function spawnService(env: Record<string, string>, options: { start
 
   let listening: Record<string, unknown>;
   try {
-    listening = await waitForLog((l) => l.msg === 'mtls-ca is listening' && (!options.workers || l.worker !== undefined), options.startTimeoutMs ?? 30_000);
+    listening = await waitForLog((l) => l.msg === 'mtls-ca is listening' && (!options.workers || l.worker !== undefined), options.startTimeoutMs ?? 90_000);
   } catch (e) {
     if (!hasExited) child.kill('SIGKILL');
     throw e;
