@@ -8,7 +8,7 @@ import type { OcspResponder } from '../services/ocsp-responder';
 import { writeProblem } from './problem';
 import { logAnswered, requestIdOf } from './request-context';
 import { setSecurityHeaders } from './security-headers';
-import type { RequestLimits } from './request-limits';
+import { deadlineProblem, type RequestLimits } from './request-limits';
 import type { RequestRecorder } from './request-metrics';
 import { crlMaxAge, sendCrl } from './routes/crl';
 import { ocspGetRequest, sendOcsp } from './routes/ocsp';
@@ -88,12 +88,7 @@ async function answerOcsp(deps: HotRoutesDeps, req: IncomingMessage, res: Server
     ? setTimeout(() => {
         if (res.headersSent || res.writableEnded) return;
         res.setHeader('Connection', 'close');
-        writeProblem(
-          res,
-          req.complete
-            ? new CaError('deadline-exceeded', 'the service could not answer in time; try again', { retryAfterSeconds: 1 })
-            : new CaError('request-timeout', 'the request was not received in time'),
-        );
+        writeProblem(res, deadlineProblem(req.complete));
       }, limits.requestTimeoutMs)
     : undefined;
   timer?.unref();

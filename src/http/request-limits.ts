@@ -36,13 +36,7 @@ export function requestLimits(limits: RequestLimits): RequestHandler {
     const timer = setTimeout(() => {
       if (res.headersSent || res.writableEnded) return;
       res.setHeader('Connection', 'close');
-      sendProblem(
-        res,
-        req.complete
-          ? new CaError('deadline-exceeded', 'the service could not answer in time; try again', { retryAfterSeconds: 1 })
-          : new CaError('request-timeout', 'the request was not received in time'),
-        undefined,
-      );
+      sendProblem(res, deadlineProblem(req.complete), undefined);
     }, limits.requestTimeoutMs);
     timer.unref();
     res.once('close', () => clearTimeout(timer));
@@ -75,4 +69,11 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return false;
+}
+
+/** The answer to a request unanswered at REQUEST_TIMEOUT_MS: 503 when the service was slow, 408 when the client had not finished sending. */
+export function deadlineProblem(requestComplete: boolean): CaError {
+  return requestComplete
+    ? new CaError('deadline-exceeded', 'the service could not answer in time; try again', { retryAfterSeconds: 1 })
+    : new CaError('request-timeout', 'the request was not received in time');
 }
