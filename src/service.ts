@@ -141,7 +141,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const crypto = overrides.crypto ?? globalThis.crypto;
 
   // The ledger first: the CA identity and the secrets are resolved against it (see ca-custody).
-  const ledger = await openLedger(overrides.ledgerTarget ?? ledgerTargetFor(config));
+  const ledgerTarget = overrides.ledgerTarget ?? ledgerTargetFor(config);
+  const ledger = await openLedger(ledgerTarget);
   try {
     const custody = await resolveCaCustody(ledger.sql, custodyParamsOf(config), crypto, clock, serials);
     const { ca } = custody;
@@ -290,10 +291,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       logger,
       resolver: overrides.resolver,
       webhookTiming: overrides.webhooks,
-      listenUrl: (() => {
-        const target = overrides.ledgerTarget ?? ledgerTargetFor(config);
-        return target.kind === 'postgres' ? target.url : undefined;
-      })(),
+      listenUrl: ledgerTarget.kind === 'postgres' ? ledgerTarget.url : undefined,
     });
     const app = createApp({
       dashboard,

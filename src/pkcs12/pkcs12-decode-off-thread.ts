@@ -21,12 +21,15 @@ const waiting: Array<() => void> = [];
 
 /**
  * The compiled worker: next to this file in dist/, or the package's dist/ when running from src/ (tests
- * build it first); null when there is none (then the file is decoded on this thread).
+ * build it first), looked up once; null when there is none (then the file is decoded on this thread).
  */
+let workerPath: string | null | undefined;
 function workerScript(): string | null {
-  const sibling = path.join(__dirname, 'pkcs12-decode-worker.js');
-  if (existsSync(sibling)) return sibling;
-  return packagePath(path.join('dist', 'pkcs12', 'pkcs12-decode-worker.js'));
+  if (workerPath === undefined) {
+    const sibling = path.join(__dirname, 'pkcs12-decode-worker.js');
+    workerPath = existsSync(sibling) ? sibling : packagePath(path.join('dist', 'pkcs12', 'pkcs12-decode-worker.js'));
+  }
+  return workerPath;
 }
 
 /**
