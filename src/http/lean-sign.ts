@@ -17,7 +17,7 @@ import { logAnswered, requestIdOf } from './request-context';
 import { deadlineProblem, type RequestLimits } from './request-limits';
 import type { RequestRecorder } from './request-metrics';
 import { CSR_CONTENT_TYPES } from './routes/sign';
-import { setSecurityHeaders } from './security-headers';
+import { SECURITY_HEADERS, setSecurityHeaders } from './security-headers';
 import { issuedAnswer } from './views';
 
 export interface LeanSignDeps {
@@ -35,6 +35,9 @@ export interface LeanSignDeps {
   /** The app's problem handler (the one place errors become problem+json). */
   readonly problems: ErrorRequestHandler;
 }
+
+/** SECURITY_HEADERS as writeHead's flat list of names and values. */
+const SECURITY_HEADER_LIST: readonly string[] = SECURITY_HEADERS.flat();
 
 /** The Accept values the lean path answers itself (what clients send: none, curl's, or one type), and what each chooses. */
 const FORMATS = new Map<string | undefined, string>([
@@ -80,9 +83,12 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
   const ip = deps.clientIp(req);
   let principal: Principal | undefined;
   let timer: NodeJS.Timeout | undefined;
-  setSecurityHeaders(res);
-  res.setHeader('X-Request-Id', requestId);
-  res.setHeader('Cache-Control', 'no-store');
+  // The headers of every answer; a success writes them in one go with its own (writeHead below).
+  const frameHeaders = () => {
+    setSecurityHeaders(res);
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('Cache-Control', 'no-store');
+  };
   res.once('finish', () => {
     clearTimeout(timer);
     deps.metrics?.observeRequest('POST', route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
@@ -95,6 +101,7 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
     // The deadline, as requestLimits sets it: 408 while the client is still sending, 503 when the service was slow.
     timer = setTimeout(() => {
       if (res.headersSent || res.writableEnded) return;
+      frameHeaders();
       res.setHeader('Connection', 'close');
       writeProblem(res, deadlineProblem(req.complete));
     }, limits.requestTimeoutMs);
@@ -111,12 +118,19 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
     const issued = await deps.signing.sign(principal, body, { requestId, clientIp: ip ?? null });
     if (res.headersSent) return;
     const { headers, body: text } = issuedAnswer(format, issued, deps.chainPem());
-    res.setHeader('Location', headers.Location);
-    res.setHeader('Vary', headers.Vary);
-    res.setHeader('Content-Type', headers['Content-Type']);
-    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.writeHead(200, [
+      ...SECURITY_HEADER_LIST,
+      'X-Request-Id', requestId,
+      'Cache-Control', 'no-store',
+      'Location', headers.Location,
+      'Vary', headers.Vary,
+      'Content-Type', headers['Content-Type'],
+      'Content-Length', String(Buffer.byteLength(text)),
+    ]);
     res.end(text);
   } catch (err) {
+    if (res.headersSent) return;
+    frameHeaders();
     const [ereq, eres] = expressShaped(deps, req, res, requestId, principal);
     deps.problems(err, ereq, eres, () => undefined);
   }

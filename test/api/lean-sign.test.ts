@@ -30,8 +30,8 @@ describe('the lean signing path answers exactly as the Express chain does', () =
     t = await startTestService('pglite', { logger: pino({ level: 'info' }, sink) });
     signer = (await t.createKey('acme', ['certificates:sign'])).headers;
     reader = (await t.createKey('acme', ['certificates:read'])).headers;
-    csr = (await makeCsr(t.dataDir, 'lean', '/CN=lean-path/OU=acme/C=BR')).csr;
-    otherAccountCsr = (await makeCsr(t.dataDir, 'lean-other', '/CN=lean-path/OU=globex/C=BR')).csr;
+    csr = (await makeCsr(t.dataDir, 'lean', '/CN=lean-path/OU=acme/C=BR')).csr.toString();
+    otherAccountCsr = (await makeCsr(t.dataDir, 'lean-other', '/CN=lean-path/OU=globex/C=BR')).csr.toString();
   });
   afterAll(() => t.close());
 
