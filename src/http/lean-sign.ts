@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Express } from 'express';
 import type { Logger } from 'pino';
 import { MAX_CSR_BYTES } from '../domain/csr-policy';
+import { CaError } from '../domain/errors';
 import type { Principal } from '../domain/permissions';
 import type { AuditTrail } from '../services/audit-trail';
 import type { KeyService } from '../services/key-service';
@@ -73,7 +74,11 @@ export function leanSign(deps: LeanSignDeps, route: string, fallback: (req: Inco
       fallback(req, res);
       return;
     }
-    void answer(deps, route, req, res, format, length);
+    answer(deps, route, req, res, format, length).catch((err: unknown) => {
+      // answer() hands its failures to the problem handler; this is the last resort should that throw.
+      deps.logger.error({ err, kind: 'internal' }, 'request failed');
+      if (!res.headersSent) writeProblem(res, new CaError('internal', 'an internal error occurred'));
+    });
   };
 }
 
@@ -114,7 +119,9 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
     checkPermission(principal, 'certificates:sign');
     checkContentType(req.headers['content-type'], CSR_CONTENT_TYPES);
     const body = await readBody(req, length);
-    if (body === null || res.headersSent) return; // the client left, or the deadline answered
+    // The client left mid-body: nobody to answer, but the log says so (as the chain's body parser does).
+    if (body === null) throw new CaError('invalid-request', 'the request body could not be read');
+    if (res.headersSent) return; // the deadline answered: nothing is issued
     const issued = await deps.signing.sign(principal, body, { requestId, clientIp: ip ?? null });
     if (res.headersSent) return;
     const { headers, body: text } = issuedAnswer(format, issued, deps.chainPem());
@@ -129,8 +136,8 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
     ]);
     res.end(text);
   } catch (err) {
-    if (res.headersSent) return;
-    frameHeaders();
+    // Past the deadline's answer the error is still logged (the problem handler sends nothing then).
+    if (!res.headersSent) frameHeaders();
     const [ereq, eres] = expressShaped(deps, req, res, requestId, principal);
     deps.problems(err, ereq, eres, () => undefined);
   }
