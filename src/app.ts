@@ -15,6 +15,7 @@ import { healthRouter, type ReadinessProbe } from './http/routes/health';
 import { keysRouter } from './http/routes/keys';
 import { signHandlers, signRouter } from './http/routes/sign';
 import { directChain } from './http/direct-chain';
+import { leanSign } from './http/lean-sign';
 import { certificatesRouter } from './http/routes/certificates';
 import { crlRouter } from './http/routes/crl';
 import type { Clock } from './domain/clock';
@@ -136,7 +137,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(AUTHENTICATED_PATHS, noStore);
   const signLimit = deps.signRateLimit ? [limitPerClientIp(deps.signRateLimit.limiter, deps.signRateLimit.rule)] : [];
   if (deps.signRateLimit) app.post(SIGN_PATHS, signLimit);
-  const signing = signHandlers({ keys: deps.keys, signing: deps.signing, chainPem: () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem) });
+  const chainPem = () => (issuers ? issuers.active().ca.chainPem : deps.ca.chainPem);
+  const signing = signHandlers({ keys: deps.keys, signing: deps.signing, chainPem });
   const sign = signRouter(signing);
   const certificates = certificatesRouter({ keys: deps.keys, certificates: deps.certificates });
   if (deps.renewal) app.use(CERTIFICATE_PATHS, renewRouter({ renewal: deps.renewal, chainPem: () => deps.ca.chainPem, clientCertHeader: deps.clientCertHeader }));
@@ -164,16 +166,19 @@ export function createApp(deps: AppDeps): Express {
   const problems = problemHandler(deps.logger);
   app.use(problems);
   // GET /crl, /crl.pem and /ocsp/{request} skip the chain above (same answers, headers, metrics, logs);
-  // POST …/sign runs the same handlers the router would reach, without walking the other routes.
+  // POST …/sign is answered by leanSign from node:http; what it does not take whole runs the same
+  // handlers the router would reach, without walking the other routes.
   const signChain = (path: string) => directChain(app, [...first, ...limits, noStore, ...signLimit, routePattern(path), ...signing], problems);
+  const clientIp = expressClientIp(app);
+  const lean = { app, keys: deps.keys, signing: deps.signing, audit: deps.audit, chainPem, logger: deps.logger, metrics: deps.metrics?.recorder, limits: deps.limits, signRateLimit: deps.signRateLimit, clientIp, problems };
   withHotRoutes(app, {
-    posts: new Map(SIGN_PATHS.map((path) => [path, signChain(path)])),
+    posts: new Map(SIGN_PATHS.map((path) => [path, leanSign(lean, path, signChain(path))])),
     crl: { publisher: deps.crl, clock: deps.clock, maxAgeSeconds: deps.crlMaxAgeSeconds },
     ocsp: deps.ocsp,
     logger: deps.logger,
     metrics: deps.metrics?.recorder,
     limits: deps.limits,
-    clientIp: expressClientIp(app),
+    clientIp,
   });
   return app;
 }

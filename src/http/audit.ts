@@ -25,9 +25,14 @@ interface AuditTag {
  */
 export function audited(action: AuditAction, target?: (req: Request) => Omit<AuditTag, 'action'>): RequestHandler {
   return (req, res, next) => {
-    res.locals.auditTag = { action, ...target?.(req) } satisfies AuditTag;
+    tagAudited(res, { action, ...target?.(req) });
     next();
   };
+}
+
+/** Marks the request as the audited action `tag` (what `audited` does). */
+export function tagAudited(res: Response, tag: AuditTag): void {
+  res.locals.auditTag = tag;
 }
 
 /** The target of a route with a serial number in its path: canonical when it parses, else the raw input in the details. */
@@ -76,12 +81,14 @@ async function failureEvent(req: Request, res: Response, keys: KeyService): Prom
  */
 export function recordFailedRequests(deps: { audit: AuditTrail; keys: KeyService }): RequestHandler {
   return (req, res, next) => {
-    res.once('finish', () => {
-      if (res.statusCode < 400 || res.statusCode === 429) return;
-      if (res.statusCode !== 401 && res.statusCode !== 403 && res.locals.auditTag === undefined) return;
-      const event = failureEvent(req, res, deps.keys);
-      deps.audit.recordInBackground(event);
-    });
+    res.once('finish', () => recordIfFailed(deps, req, res));
     next();
   };
+}
+
+/** What recordFailedRequests does once a request is answered (for a request answered outside the chain). */
+export function recordIfFailed(deps: { audit: AuditTrail; keys: KeyService }, req: Request, res: Response): void {
+  if (res.statusCode < 400 || res.statusCode === 429) return;
+  if (res.statusCode !== 401 && res.statusCode !== 403 && res.locals.auditTag === undefined) return;
+  deps.audit.recordInBackground(failureEvent(req, res, deps.keys));
 }

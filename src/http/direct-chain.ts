@@ -10,16 +10,7 @@ import type { ErrorRequestHandler, Express, Request, RequestHandler, Response } 
  */
 export function directChain(app: Express, handlers: readonly RequestHandler[], onError: ErrorRequestHandler) {
   return (incoming: IncomingMessage, outgoing: ServerResponse): void => {
-    const req = incoming as Request;
-    const res = outgoing as Response;
-    req.res = res;
-    res.req = req;
-    Object.setPrototypeOf(req, app.request);
-    Object.setPrototypeOf(res, app.response);
-    res.locals ??= Object.create(null) as Record<string, unknown>;
-    req.originalUrl ??= req.url;
-    req.baseUrl = '';
-    req.params = {};
+    const { req, res } = asExpress(app, incoming, outgoing);
     let i = 0;
     const next = (err?: unknown): void => {
       if (err) {
@@ -38,4 +29,19 @@ export function directChain(app: Express, handlers: readonly RequestHandler[], o
     };
     next();
   };
+}
+
+/** What `app.handle` does to a request before routing: Express's request and response, `locals`, `req.res`/`res.req`. */
+export function asExpress(app: Express, incoming: IncomingMessage, outgoing: ServerResponse): { req: Request; res: Response } {
+  const req = incoming as Request;
+  const res = outgoing as Response;
+  req.res = res;
+  res.req = req;
+  Object.setPrototypeOf(req, app.request);
+  Object.setPrototypeOf(res, app.response);
+  res.locals ??= Object.create(null) as Record<string, unknown>;
+  req.originalUrl ??= req.url;
+  req.baseUrl = '';
+  req.params = {};
+  return { req, res };
 }

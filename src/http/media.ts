@@ -3,19 +3,23 @@ import express from 'express';
 import { CaError } from '../domain/errors';
 import { jsonDepthExceeds, limitsOf } from './request-limits';
 
+/** 415 unless the Content-Type is one of `types` (a text charset other than UTF-8 or its subsets is refused too). */
+export function checkContentType(raw: string | undefined, types: readonly string[]): void {
+  if (!raw) throw new CaError('unsupported-media-type', `send the body with Content-Type ${types.join(' or ')}`);
+  const [mediaType, ...params] = raw.split(';').map((s) => s.trim().toLowerCase());
+  if (!types.includes(mediaType)) {
+    throw new CaError('unsupported-media-type', `Content-Type ${mediaType.slice(0, 80)} is not accepted here; use ${types.join(' or ')}`);
+  }
+  const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
+  if (charset && !['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1'].includes(charset)) {
+    throw new CaError('unsupported-media-type', `charset ${charset.slice(0, 40)} is not accepted; use utf-8`);
+  }
+}
+
 /** Rejects a body whose Content-Type is not one of `types` with 415, before reading it. */
 export function requireContentType(types: readonly string[]): RequestHandler {
   return (req, _res, next) => {
-    const raw = req.headers['content-type'];
-    if (!raw) throw new CaError('unsupported-media-type', `send the body with Content-Type ${types.join(' or ')}`);
-    const [mediaType, ...params] = raw.split(';').map((s) => s.trim().toLowerCase());
-    if (!types.includes(mediaType)) {
-      throw new CaError('unsupported-media-type', `Content-Type ${mediaType.slice(0, 80)} is not accepted here; use ${types.join(' or ')}`);
-    }
-    const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
-    if (charset && !['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1'].includes(charset)) {
-      throw new CaError('unsupported-media-type', `charset ${charset.slice(0, 40)} is not accepted; use utf-8`);
-    }
+    checkContentType(req.headers['content-type'], types);
     next();
   };
 }

@@ -8,12 +8,17 @@ import type { RateLimiter, RateRule } from '../services/rate-limiter';
  */
 export function limitPerClientIp(limiter: RateLimiter, rule: RateRule): RequestHandler {
   return async (req, _res, next) => {
-    const decision = await limiter.take(rule, req.ip ?? req.socket.remoteAddress ?? 'unknown');
-    if (!decision.allowed) {
-      throw new CaError('too-many-requests', `more than ${rule.limit} requests per ${rule.windowMs / 1000} s from this address; slow down`, {
-        retryAfterSeconds: decision.retryAfterSeconds,
-      });
-    }
+    await takeClientIpLimit(limiter, rule, req.ip ?? req.socket.remoteAddress ?? 'unknown');
     next();
   };
+}
+
+/** Counts one request of `ip` against `rule`; 429 (with Retry-After) when it is over. */
+export async function takeClientIpLimit(limiter: RateLimiter, rule: RateRule, ip: string): Promise<void> {
+  const decision = await limiter.take(rule, ip);
+  if (!decision.allowed) {
+    throw new CaError('too-many-requests', `more than ${rule.limit} requests per ${rule.windowMs / 1000} s from this address; slow down`, {
+      retryAfterSeconds: decision.retryAfterSeconds,
+    });
+  }
 }

@@ -39,17 +39,16 @@ export function auditRecordView(r: AuditRecord) {
 }
 
 /** The answer of a signing or a renewal: the PEM, or with `Accept: application/json` the certificate's fields, chain included. */
-export function sendIssued(
-  res: Response,
-  /** What `req.accepts` chose among text/plain, application/x-pem-file and application/json. */
+export function issuedAnswer(
+  /** What content negotiation chose among text/plain, application/x-pem-file and application/json. */
   format: string,
   issued: IssuedCertificate,
   chainPem: string,
   extra: Record<string, unknown> = {},
-): void {
-  res.location(`/private-certificates/${issued.serialNumber}`).vary('Accept');
+): { headers: { Location: string; Vary: string; 'Content-Type': string }; body: string } {
+  const headers = { Location: `/private-certificates/${encodeURIComponent(issued.serialNumber)}`, Vary: 'Accept' };
   if (format === 'application/json') {
-    res.json({
+    const body = JSON.stringify({
       serialNumber: issued.serialNumber,
       ...extra,
       certificate: issued.pem,
@@ -60,7 +59,13 @@ export function sendIssued(
       notBefore: issued.notBefore.toISOString(),
       notAfter: issued.notAfter.toISOString(),
     });
-    return;
+    return { headers: { ...headers, 'Content-Type': 'application/json; charset=utf-8' }, body };
   }
-  res.type(format === 'text/plain' ? 'text/plain; charset=utf-8' : format).send(issued.pem);
+  return { headers: { ...headers, 'Content-Type': `${format}; charset=utf-8` }, body: issued.pem };
+}
+
+/** Sends issuedAnswer through Express. */
+export function sendIssued(res: Response, format: string, issued: IssuedCertificate, chainPem: string, extra: Record<string, unknown> = {}): void {
+  const { headers, body } = issuedAnswer(format, issued, chainPem, extra);
+  res.set(headers).send(body);
 }

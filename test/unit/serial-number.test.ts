@@ -1,5 +1,5 @@
 import { CaError } from '../../src/domain/errors';
-import { normalizeSerialNumber, randomSerialSource, serialToHex } from '../../src/domain/serial-number';
+import { normalizeSerialNumber, pooledRandomSerialSource, randomSerialSource, serialToHex } from '../../src/domain/serial-number';
 
 describe('serial numbers', () => {
   it('are 16 random bytes, positive, with no leading zero byte', () => {
@@ -12,6 +12,20 @@ describe('serial numbers', () => {
       seen.add(serialToHex(s));
     }
     expect(seen.size).toBe(2000);
+  });
+
+  it('drawn from a pool, are each a copy of their own: changing one changes no other, across refills', () => {
+    const source = pooledRandomSerialSource();
+    const drawn = Array.from({ length: 700 }, () => source.next()); // past two refills of 256
+    const before = drawn.map((s) => serialToHex(s));
+    drawn[0].fill(0xff);
+    drawn[300].fill(0xee);
+    expect(drawn.map((s) => serialToHex(s)).filter((hex, i) => hex !== before[i])).toHaveLength(2);
+    expect(new Set(before).size).toBe(700);
+    // Bytes are spread over all values (a stuck pool or a zeroed refill would show as a narrow range).
+    const counts = new Array(256).fill(0);
+    for (const s of drawn) for (const b of s.subarray(1)) counts[b]++;
+    expect(counts.filter((c) => c === 0).length).toBeLessThan(5);
   });
 
   it.each([

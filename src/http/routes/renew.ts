@@ -32,6 +32,7 @@ export function renewRouter(deps: { renewal: RenewalService; chainPem: () => str
       if (revokeOld !== undefined && revokeOld !== 'superseded') {
         throw new CaError('invalid-request', 'revokeOld takes one value: superseded');
       }
+      if (res.headersSent) return; // the request deadline already answered: nothing is renewed
       const issued = await deps.renewal.renew({
         presented: presentedCertificate(req, deps.clientCertHeader),
         body: bodyBytes(req),

@@ -20,6 +20,8 @@ export function signHandlers(deps: { keys: KeyService; signing: SigningService; 
     async (req, res) => {
       const format = req.accepts(['text/plain', 'application/x-pem-file', 'application/json']);
       if (!format) throw new CaError('not-acceptable', 'this endpoint answers text/plain or application/x-pem-file (PEM), or application/json');
+      // The request deadline already answered (a slow ledger or key lookup): the client was told to retry, so nothing is issued.
+      if (res.headersSent) return;
       const issued = await deps.signing.sign(principalOf(res), bodyBytes(req), auditOriginOf(req, res));
       sendIssued(res, format, issued, deps.chainPem());
     },
