@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { boundHeapGrowth, compileWebAssemblyOptimisedOnly } from './embedded-memory';
 import { OWNER_DIR_MODE, restrictToOwner } from './data-dir-modes';
 import type { SqlDatabase, SqlRunner } from './sql';
 
@@ -26,18 +26,6 @@ function runner(client: PGlite | Transaction): SqlRunner {
  * files behind them stay in the operating system's page cache.
  */
 export const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB'];
-
-/**
- * V8 compiles WebAssembly twice by default: at once with its baseline compiler (Liftoff) for every
- * function of the module, then again optimised (TurboFan) for the hot ones, and keeps both. For
- * PostgreSQL's 9 MB module that baseline code is ~95 MB of the service's peak memory (measured: peak
- * RSS 451 → 360 MB under load, same CPU per certificate). Compiled optimised only instead: about a
- * second more at start. Set before the module is compiled; it applies to WebAssembly compiled later in
- * this process too (Prisma's query compiler), which gains the same way.
- */
-function compileWebAssemblyOptimisedOnly(): void {
-  setFlagsFromString('--no-liftoff');
-}
 
 /**
  * Creates the database cluster in a new data directory (initdb) in a child process: initdb's memory
@@ -64,6 +52,7 @@ export async function openPglite(dataDir: string | undefined): Promise<{ db: Sql
   }
   if (dataDir) await initdbInChild(dataDir);
   compileWebAssemblyOptimisedOnly();
+  boundHeapGrowth();
   const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] };
   const pglite = dataDir ? new PGlite(dataDir, options) : new PGlite(options);
   await pglite.waitReady;
