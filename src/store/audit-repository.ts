@@ -105,13 +105,13 @@ export class AuditRepository {
 
   constructor(
     private readonly sql: SqlDatabase,
-    options: { maxInFlight?: number; maxWaitMs?: number; gatherTurn?: boolean } = {},
+    options: { maxInFlight?: number; maxWaitMs?: number } = {},
   ) {
     this.committer = new GroupCommitter<PendingAppend>(
       (rows) => this.appendChained(rows),
       (row) => this.appendChained([row]),
       // One batch in flight: appends serialize on the audit lock anyway (see CertificateRepository).
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, gatherTurn: options.gatherTurn, retrySingly: isDataError },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
     );
   }
 
