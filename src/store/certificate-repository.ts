@@ -67,7 +67,7 @@ export class CertificateRepository {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sql: SqlDatabase,
-    options: { maxInFlight?: number; maxWaitMs?: number } = {},
+    options: { maxInFlight?: number; maxWaitMs?: number; gatherTurn?: boolean } = {},
   ) {
     // One batch in flight per process by default: every batch takes the audit lock (audit_append), so a
     // second one would mostly wait for it; letting the next batch grow instead signs 10-15 % more per
@@ -75,7 +75,7 @@ export class CertificateRepository {
     this.committer = new GroupCommitter<PendingCertificate>(
       (rows) => this.insertMany(rows),
       (row) => this.insertMany([row]),
-      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, retrySingly: isDataError },
+      { maxBatch: 500, maxInFlight: options.maxInFlight ?? 1, maxWaitMs: options.maxWaitMs, gatherTurn: options.gatherTurn, retrySingly: isDataError },
     );
   }
 

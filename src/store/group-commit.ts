@@ -13,6 +13,7 @@ interface Queued<T> {
 export class GroupCommitter<T> {
   private queue: Array<Queued<T>> = [];
   private inFlight = 0;
+  private flushScheduled = false;
 
   constructor(
     private readonly flush: (rows: T[]) => Promise<void>,
@@ -30,6 +31,12 @@ export class GroupCommitter<T> {
       maxWaitMs?: number;
       /** Whether a failed batch may be one bad row's fault (retry the rows alone); otherwise every row fails with it. */
       retrySingly?: (error: unknown) => boolean;
+      /**
+       * Start a flush only at the end of the current turn of the event loop (setImmediate), so that every
+       * row submitted in this turn joins it. For a database that runs on this thread (PGlite): its flush
+       * completes before any other request is read, so a flush started at once would always hold one row.
+       */
+      gatherTurn?: boolean;
     },
   ) {}
 
@@ -44,6 +51,19 @@ export class GroupCommitter<T> {
   }
 
   private pump(): void {
+    if (this.options.gatherTurn) {
+      if (this.flushScheduled || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.startFlushes();
+      });
+      return;
+    }
+    this.startFlushes();
+  }
+
+  private startFlushes(): void {
     const { maxWaitMs } = this.options;
     if (maxWaitMs !== undefined && this.queue.length > 0 && Date.now() - this.queue[0].at >= maxWaitMs) {
       const now = Date.now();

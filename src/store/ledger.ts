@@ -73,13 +73,16 @@ export async function openLedger(target: LedgerTarget): Promise<Ledger> {
     await release();
     throw e;
   }
+  // PGlite runs each statement on this thread: batches of signed certificates gather the rows of a whole
+  // turn of the event loop. (Audit appends alone are rare — failures, key changes — and are written at once.)
+  const gatherTurn = sql.kind === 'pglite';
   let closed = false;
   let pinging: Promise<boolean> | null = null;
   return {
     kind: sql.kind,
     sql,
     prisma,
-    certificates: new CertificateRepository(prisma, sql, { maxWaitMs: timeoutMs }),
+    certificates: new CertificateRepository(prisma, sql, { maxWaitMs: timeoutMs, gatherTurn }),
     apiKeys: new ApiKeyRepository(prisma),
     crls: new CrlRepository(prisma, sql),
     audit: new AuditRepository(sql, { maxWaitMs: timeoutMs }),

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { boundHeapGrowth, compileWebAssemblyOptimisedOnly } from './embedded-memory';
 import { OWNER_DIR_MODE, restrictToOwner } from './data-dir-modes';
 import type { SqlDatabase, SqlRunner } from './sql';
 
@@ -50,6 +51,8 @@ export async function openPglite(dataDir: string | undefined): Promise<{ db: Sql
     await fs.chmod(dataDir, OWNER_DIR_MODE);
   }
   if (dataDir) await initdbInChild(dataDir);
+  compileWebAssemblyOptimisedOnly();
+  boundHeapGrowth();
   const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] };
   const pglite = dataDir ? new PGlite(dataDir, options) : new PGlite(options);
   await pglite.waitReady;

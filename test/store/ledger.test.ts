@@ -130,6 +130,25 @@ describe.each(backends())('the ledger on %s', (backend) => {
     expect(await ledger.certificates.findBySerial('0102')).toBeNull();
   });
 
+  it('queues one certificate.issued event per certificate of a batch, for the webhooks that subscribe to its account', async () => {
+    await ledger.sql.query(
+      `INSERT INTO webhooks (id, account, url, events, created_by) VALUES
+         ('wh_batch_acme', 'batchco', 'https://a.example/hook', '{certificate.issued}', 'test'),
+         ('wh_batch_other', 'otherco', 'https://b.example/hook', '{certificate.issued}', 'test')`,
+    );
+    try {
+      const serials = ['BA7C0001', 'BA7C0002', 'BA7C0003'];
+      await Promise.all(serials.map((s) => ledger.certificates.insert(cert(s, { account: 'batchco' })))); // one group commit
+      const events = await ledger.sql.query<{ serial_number: string; hooks: string[] }>(
+        `SELECT e.serial_number, array_agg(d.webhook_id) AS hooks FROM webhook_events e JOIN webhook_deliveries d ON d.event_id = e.id
+          WHERE e.type = 'certificate.issued' AND e.account = 'batchco' GROUP BY e.id, e.serial_number ORDER BY e.id`,
+      );
+      expect(events).toEqual(serials.map((s) => ({ serial_number: s, hooks: ['wh_batch_acme'] })));
+    } finally {
+      await ledger.sql.query(`UPDATE webhooks SET deleted_at = now() WHERE id LIKE 'wh_batch_%'`);
+    }
+  });
+
   it('never reuses a serial number (primary key)', async () => {
     const c = cert('11223344556677889900AABBCCDDEEFF');
     await ledger.certificates.insert(c);

@@ -76,3 +76,18 @@ describe('group commit on a hung database', () => {
     expect(await settle(committer.submit('c'))).toBe('ok'); // fresh rows go through again
   });
 });
+
+describe('group commit for a database on this thread (gatherTurn)', () => {
+  it('flushes the rows submitted in one turn of the event loop together, even when a flush finishes at once', async () => {
+    const batches: string[][] = [];
+    const committer = new GroupCommitter<string>(
+      async (rows) => void batches.push(rows),
+      async () => undefined,
+      { maxBatch: 100, maxInFlight: 1, gatherTurn: true },
+    );
+    const first = ['a', 'b', 'c'].map((r) => settle(committer.submit(r)));
+    expect(await Promise.all(first)).toEqual(['ok', 'ok', 'ok']);
+    expect(await settle(committer.submit('d'))).toBe('ok');
+    expect(batches).toEqual([['a', 'b', 'c'], ['d']]);
+  });
+});
