@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { binaryBody } from '../helpers/binary';
 import { openssl } from '../helpers/openssl';
 import { issue } from '../helpers/sign';
+import { capturedLogger } from '../helpers/log-capture';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /** Headers that differ between any two answers. */
@@ -21,14 +20,9 @@ describe('hot routes answer exactly as the Express chain does', () => {
   let lines: Array<Record<string, unknown>>;
   let ocspPath: string;
   beforeAll(async () => {
-    lines = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    t = await startTestService('pglite', { logger: pino({ level: 'info' }, sink) });
+    const captured = capturedLogger();
+    lines = captured.lines;
+    t = await startTestService('pglite', { logger: captured.logger });
     const key = await t.createKey('acme', ['certificates:sign']);
     const { certPath } = await issue(t, key.headers, '/CN=hot-routes/OU=acme/C=BR');
     await fs.writeFile(path.join(t.dataDir, 'ca.pem'), (await t.http.get('/ca.pem')).text);

@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { makeCsr } from '../helpers/openssl';
+import { capturedLogger } from '../helpers/log-capture';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /** Headers that differ between any two answers (Location and Content-Length follow the serial and the signature). */
@@ -20,14 +19,9 @@ describe('the lean signing path answers exactly as the Express chain does', () =
   let signer: Record<string, string>;
   let reader: Record<string, string>;
   beforeAll(async () => {
-    lines = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    t = await startTestService('pglite', { logger: pino({ level: 'info' }, sink) });
+    const captured = capturedLogger();
+    lines = captured.lines;
+    t = await startTestService('pglite', { logger: captured.logger });
     signer = (await t.createKey('acme', ['certificates:sign'])).headers;
     reader = (await t.createKey('acme', ['certificates:read'])).headers;
     csr = (await makeCsr(t.dataDir, 'lean', '/CN=lean-path/OU=acme/C=BR')).csr.toString();

@@ -1,9 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { openssl } from '../helpers/openssl';
 import { issue } from '../helpers/sign';
+import { capturedLogger } from '../helpers/log-capture';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -12,14 +11,9 @@ describe('request ids', () => {
   let t: TestService;
   let lines: Array<Record<string, unknown>>;
   beforeAll(async () => {
-    lines = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    t = await startTestService('pglite', { logger: pino({ level: 'info' }, sink) });
+    const captured = capturedLogger();
+    lines = captured.lines;
+    t = await startTestService('pglite', { logger: captured.logger });
   });
   afterAll(() => t.close());
 
