@@ -55,28 +55,38 @@ export function encodeAuditEntry(entry: AuditEntry): Buffer {
 
 /** The encoding after the label and seq items: time through details. */
 export function encodeAuditBody(entry: UnsequencedEntry): Buffer {
-  const parts: Buffer[] = [
-    ...item(entry.time.toISOString()),
-    ...item(entry.action),
-    ...item(entry.outcome),
-    ...item(entry.problem),
-    ...item(entry.actor),
-    ...item(entry.account),
-    ...item(entry.serialNumber),
-    ...item(entry.requestId),
-    ...item(entry.clientIp),
+  const texts: Array<string | null> = [
+    entry.time.toISOString(), entry.action, entry.outcome, entry.problem, entry.actor, entry.account,
+    entry.serialNumber, entry.requestId, entry.clientIp,
   ];
-  if (entry.details === null) {
-    parts.push(Buffer.of(0));
+  const keys = entry.details === null ? null : Object.keys(entry.details).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+  if (keys !== null) for (const key of keys) texts.push(key, entry.details![key]);
+  // One buffer, sized first: an absent item is 1 byte, a present one 5 + its UTF-8 bytes, the details' count 5 (or 1 when absent).
+  let size = keys === null ? 1 : 5;
+  for (const text of texts) size += text === null ? 1 : 5 + Buffer.byteLength(text, 'utf8');
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  const put = (text: string | null) => {
+    if (text === null) {
+      out[at++] = 0;
+      return;
+    }
+    out[at] = 1;
+    const length = out.write(text, at + 5, 'utf8');
+    out.writeUInt32BE(length, at + 1);
+    at += 5 + length;
+  };
+  for (let i = 0; i < 9; i++) put(texts[i]);
+  if (keys === null) {
+    out[at++] = 0;
   } else {
-    const keys = Object.keys(entry.details).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
-    const head = Buffer.alloc(5);
-    head[0] = 1;
-    head.writeUInt32BE(keys.length, 1);
-    parts.push(head);
-    for (const key of keys) parts.push(...item(key), ...item(entry.details[key]));
+    out[at] = 1;
+    out.writeUInt32BE(keys.length, at + 1);
+    at += 5;
+    for (let i = 9; i < texts.length; i++) put(texts[i]);
   }
-  return Buffer.concat(parts);
+  if (at !== size) throw new Error('audit encoding: size mismatch');
+  return out;
 }
 
 const HASH_FORMAT = /^[0-9a-f]{64}$/;

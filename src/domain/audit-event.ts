@@ -91,6 +91,7 @@ export const AUDIT_LIMITS = {
   detailValue: 512,
 } as const;
 
+const MAY_NEED_CLEANING = /[\u0000\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
@@ -99,7 +100,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * Hashing the cleaned value guarantees the record read back hashes the same.
  */
 export function cleanAuditText(value: string, max: number): string {
-  let text = value.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+  // Most text has neither a NUL nor any surrogate: one scan, and no copies, for it.
+  let text = MAY_NEED_CLEANING.test(value) ? value.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD') : value;
   if (text.length > max) text = Array.from(text).slice(0, max).join('');
   return text;
 }
