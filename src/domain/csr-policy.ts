@@ -241,7 +241,11 @@ function checkSubject(parts: CsrParts): { values: Record<SubjectAttribute, strin
   return { values: values as Record<SubjectAttribute, string>, display: display.join(', ') };
 }
 
+/** A value with nothing to escape (most): one scan instead of three replacements. */
+const RDN_ESCAPE_NEEDED = /[,+"\\<>;=]|^[ #]| $/;
+
 function escapeRdnValue(value: string): string {
+  if (!RDN_ESCAPE_NEEDED.test(value)) return value;
   return value.replace(/([,+"\\<>;=])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
 }
 
