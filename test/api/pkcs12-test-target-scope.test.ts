@@ -57,26 +57,24 @@ describe('POST /pkcs12/test target: kept to what /forward may reach (review find
     expect(seen).toEqual([]);
   });
 
-  it('the tester refuses it too, and sends nothing there', async () => {
-    const res = await t.http
+  /** The PKCS#12 tester, asked to try `file` against the internal target. */
+  const testAgainstInternal = async (file: string) =>
+    t.http
       .post('/pkcs12/test')
       .set(forwarder.headers)
-      .attach('file', p('client.p12'), 'client.p12')
+      .attach('file', p(file), file)
       .field('password', 'scope-pw')
       .field('target', internalUrl)
       .field('serverCa', await fs.readFile(p('server.pem'), 'utf8'));
+
+  it('the tester refuses it too, and sends nothing there', async () => {
+    const res = await testAgainstInternal('client.p12');
     expect(seen).toEqual([]);
     expect(res.status).toBe(403);
   });
 
   it('answers for a file whose key Node refuses in TLS (512-bit RSA) with a target no route names, and the service lives on', async () => {
-    const res = await t.http
-      .post('/pkcs12/test')
-      .set(forwarder.headers)
-      .attach('file', p('weak.p12'), 'weak.p12')
-      .field('password', 'scope-pw')
-      .field('target', internalUrl)
-      .field('serverCa', await fs.readFile(p('server.pem'), 'utf8'));
+    const res = await testAgainstInternal('weak.p12');
     // The target is no route of the account: 403 before any connection (the connector's handling of such
     // a key is tested in test/unit/outbound-connector-client-key.test.ts).
     expect(res.status).toBe(403);
