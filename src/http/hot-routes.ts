@@ -6,9 +6,9 @@ import { CaError } from '../domain/errors';
 import type { CrlPublisher } from '../services/crl-publisher';
 import type { OcspResponder } from '../services/ocsp-responder';
 import { writeProblem } from './problem';
-import { logAnswered, requestIdOf } from './request-context';
+import { recordAnswer, requestIdOf } from './request-context';
 import { setSecurityHeaders } from './security-headers';
-import { deadlineProblem, type RequestLimits } from './request-limits';
+import { armDeadline, type RequestLimits } from './request-limits';
 import type { RequestRecorder } from './request-metrics';
 import { crlMaxAge, sendCrl } from './routes/crl';
 import { ocspGetRequest, sendOcsp } from './routes/ocsp';
@@ -70,28 +70,18 @@ export function withHotRoutes(app: Express, deps: HotRoutesDeps): void {
 /** What the app's first middleware do for every request; returns the request id. */
 function frame(deps: HotRoutesDeps, req: IncomingMessage, res: ServerResponse, route: string, path: string, logging: boolean): string {
   const started = process.hrtime.bigint();
-  const { metrics } = deps;
-  if (metrics) res.on('finish', () => metrics.observeRequest(req.method ?? 'GET', route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
   setSecurityHeaders(res);
   const requestId = requestIdOf(req.headers['x-request-id']);
   res.setHeader('X-Request-Id', requestId);
-  if (logging) {
-    res.on('finish', () => logAnswered(deps.logger, { requestId, method: req.method, path, status: res.statusCode, started, ip: deps.clientIp(req) }));
+  if (deps.metrics || logging) {
+    res.on('finish', () => recordAnswer(deps, { requestId, method: req.method ?? 'GET', route, path, status: res.statusCode, started, ip: () => deps.clientIp(req) }));
   }
   return requestId;
 }
 
 async function answerOcsp(deps: HotRoutesDeps, req: IncomingMessage, res: ServerResponse, rest: string, requestId: string): Promise<void> {
   // The request deadline, as requestLimits sets it: an answer not ready in time (the ledger is slow) is a 503.
-  const limits = deps.limits;
-  const timer = limits
-    ? setTimeout(() => {
-        if (res.headersSent || res.writableEnded) return;
-        res.setHeader('Connection', 'close');
-        writeProblem(res, deadlineProblem(req.complete));
-      }, limits.requestTimeoutMs)
-    : undefined;
-  timer?.unref();
+  const timer = deps.limits ? armDeadline(req, res, deps.limits.requestTimeoutMs, (problem) => writeProblem(res, problem)) : undefined;
   const log = deps.logger.child({ requestId });
   try {
     const der = await deps.ocsp.respond(ocspGetRequest(rest), log);

@@ -14,8 +14,8 @@ import { asExpress } from './direct-chain';
 import { checkContentType } from './media';
 import { writeProblem } from './problem';
 import { takeClientIpLimit } from './rate-limit';
-import { logAnswered, requestIdOf } from './request-context';
-import { deadlineProblem, type RequestLimits } from './request-limits';
+import { recordAnswer, requestIdOf } from './request-context';
+import { armDeadline, type RequestLimits } from './request-limits';
 import type { RequestRecorder } from './request-metrics';
 import { CSR_CONTENT_TYPES } from './routes/sign';
 import { SECURITY_HEADERS, setSecurityHeaders } from './security-headers';
@@ -96,21 +96,15 @@ async function answer(deps: LeanSignDeps, route: string, req: IncomingMessage, r
   };
   res.once('finish', () => {
     clearTimeout(timer);
-    deps.metrics?.observeRequest('POST', route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
-    if (deps.logger.isLevelEnabled('info')) logAnswered(deps.logger, { requestId, method: 'POST', path: route, status: res.statusCode, started, ip });
+    recordAnswer(deps, { requestId, method: 'POST', route, path: route, status: res.statusCode, started, ip: () => ip });
     if (res.statusCode >= 400) recordIfFailed(deps, ...expressShaped(deps, req, res, requestId, principal));
   });
   res.once('close', () => clearTimeout(timer));
-  const limits = deps.limits;
-  if (limits) {
-    // The deadline, as requestLimits sets it: 408 while the client is still sending, 503 when the service was slow.
-    timer = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
+  if (deps.limits) {
+    timer = armDeadline(req, res, deps.limits.requestTimeoutMs, (problem) => {
       frameHeaders();
-      res.setHeader('Connection', 'close');
-      writeProblem(res, deadlineProblem(req.complete));
-    }, limits.requestTimeoutMs);
-    timer.unref();
+      writeProblem(res, problem);
+    });
   }
   try {
     if (deps.signRateLimit) await takeClientIpLimit(deps.signRateLimit.limiter, deps.signRateLimit.rule, ip ?? req.socket.remoteAddress ?? 'unknown');

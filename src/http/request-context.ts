@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { RequestRecorder } from './request-metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -16,6 +17,20 @@ export function logAnswered(
 ): void {
   const ms = Number(process.hrtime.bigint() - line.started) / 1e6;
   logger.info({ requestId: line.requestId, method: line.method, path: line.path, status: line.status, ms, ip: line.ip }, 'request');
+}
+
+/**
+ * What an answered request leaves behind when it was answered outside the Express chain: its request
+ * metrics by route (when metrics are on) and its access log line (at info; `ip` is asked only then).
+ */
+export function recordAnswer(
+  deps: { readonly logger: Logger; readonly metrics?: RequestRecorder },
+  a: { requestId: string; method: string; route: string; path: string; status: number; started: bigint; ip: () => string | undefined },
+): void {
+  deps.metrics?.observeRequest(a.method, a.route, a.status, Number(process.hrtime.bigint() - a.started) / 1e9);
+  if (deps.logger.isLevelEnabled('info')) {
+    logAnswered(deps.logger, { requestId: a.requestId, method: a.method, path: a.path, status: a.status, started: a.started, ip: a.ip() });
+  }
 }
 
 /**

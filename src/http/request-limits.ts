@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { CaError } from '../domain/errors';
 import { sendProblem } from './problem';
@@ -31,19 +32,27 @@ export function requestLimits(limits: RequestLimits): RequestHandler {
       if (Number(declared) > DRAIN_LIMIT) res.setHeader('Connection', 'close');
       throw new CaError('payload-too-large', `the request body is larger than ${limits.maxBodyBytes} bytes`);
     }
-    // A request still unanswered at the deadline gets a problem answer: 408 when the client had not
-    // finished sending, 503 when the service was the slow one. Whatever finishes later is discarded.
-    const timer = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
-      res.setHeader('Connection', 'close');
-      sendProblem(res, deadlineProblem(req.complete), undefined);
-    }, limits.requestTimeoutMs);
-    timer.unref();
+    const timer = armDeadline(req, res, limits.requestTimeoutMs, (problem) => sendProblem(res, problem, undefined));
     res.once('close', () => clearTimeout(timer));
     res.once('finish', () => clearTimeout(timer));
     res.locals.limits = limits;
     next();
   };
+}
+
+/**
+ * The request deadline: a request still unanswered after `ms` gets `answer(problem)` on a closing
+ * connection — 408 when the client had not finished sending, 503 when the service was the slow one.
+ * Whatever finishes later is discarded. The caller clears the returned timer once the answer is out.
+ */
+export function armDeadline(req: IncomingMessage, res: ServerResponse, ms: number, answer: (problem: CaError) => void): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    if (res.headersSent || res.writableEnded) return;
+    res.setHeader('Connection', 'close');
+    answer(deadlineProblem(req.complete));
+  }, ms);
+  timer.unref();
+  return timer;
 }
 
 /** The limits in force for this request (set by requestLimits; absent in apps built without them). */
